@@ -1,0 +1,31 @@
+# serving-chaos: `make demo` runs the main job, `make test` runs every check.
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
+
+SCENARIO ?= suites/scenarios/feature_store_latency.yaml
+REPORT_DIR ?= reports/demo
+
+.PHONY: provision demo test lint types unit plugin integration suites clean
+
+provision:
+	@bash scripts/provision.sh
+
+demo: provision
+	$(BIN)/serving-chaos run $(SCENARIO) --backend process --report-dir $(REPORT_DIR)
+
+test: provision lint types
+	$(BIN)/python -m pytest tests suites
+
+lint: provision
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: provision
+	$(BIN)/mypy
+
+unit: provision
+	$(BIN)/python -m pytest tests/unit
+
+clean:
+	rm -rf reports .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,49 @@
+"""Applies scheduled faults at their times and always reverts them, recording what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from faults.network import ToxicControl
+from faults.schedule import FaultWindow, ScheduledFault
+
+
+async def _one(
+    scheduled: ScheduledFault, control: ToxicControl, t0: float, windows: list[FaultWindow]
+) -> None:
+    delay = t0 + scheduled.start_s - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
+    fault = scheduled.fault
+    # Toxiproxy's API is blocking HTTP: keep it off the event loop that times requests.
+    await asyncio.to_thread(fault.apply, control, scheduled.name)
+    started = time.monotonic() - t0
+    ended: float | None = None
+    try:
+        remaining = t0 + scheduled.end_s - time.monotonic()
+        if remaining > 0:
+            await asyncio.sleep(remaining)
+    finally:
+        await asyncio.to_thread(fault.revert, control, scheduled.name)
+        ended = time.monotonic() - t0
+        windows.append(
+            FaultWindow(
+                name=scheduled.name,
+                target=fault.target,
+                description=fault.describe(),
+                planned_start_s=scheduled.start_s,
+                planned_end_s=scheduled.end_s,
+                actual_start_s=started,
+                actual_end_s=ended,
+            )
+        )
+
+
+async def drive_faults(
+    schedule: tuple[ScheduledFault, ...], control: ToxicControl, *, t0: float
+) -> list[FaultWindow]:
+    """Run the whole schedule; on cancellation every applied fault is still reverted."""
+    windows: list[FaultWindow] = []
+    await asyncio.gather(*(_one(s, control, t0, windows) for s in schedule))
+    return sorted(windows, key=lambda w: w.actual_start_s)

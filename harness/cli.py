@@ -1,0 +1,115 @@
+"""`serving-chaos`: run scenarios, drive standalone load, serve the reference endpoint and stubs.
+
+Exit codes: 0 every budget held, 1 a budget was violated (or the run was invalid), 2 bad usage,
+an invalid scenario or a missing tool, 3 the topology could not be brought up, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+
+from harness.errors import ChaosError, ProvisioningError, ScenarioError, TopologyError
+
+EXIT_PASSED, EXIT_VIOLATED, EXIT_USAGE, EXIT_TOPOLOGY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM takes the same path as Ctrl-C, so every `finally` and context manager tears down.
+    raise KeyboardInterrupt
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from harness.progress import LiveProgress
+    from harness.report import print_verdict, write_reports
+    from harness.runner import run_scenario
+    from harness.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    out = Console()
+    err = Console(stderr=True)
+    err.print(
+        f"serving-chaos: {scenario.name}: {scenario.load.rate:g} req/s for "
+        f"{scenario.load.duration_s:g}s on the {args.backend} backend",
+        markup=False,
+    )
+    with LiveProgress(err, scenario.load.duration_s) as progress:
+        result = run_scenario(scenario, backend=args.backend, progress=progress)
+    results_path, report_path = write_reports(result, args.report_dir)
+    print_verdict(result, out)
+    out.print(f"wrote {results_path} and {report_path}", markup=False, highlight=False)
+    return EXIT_PASSED if result.passed else EXIT_VIOLATED
+
+
+def _cmd_endpoint(args: argparse.Namespace) -> int:
+    from harness import endpoint
+
+    endpoint.serve(endpoint.config_from_args(args))
+    return EXIT_PASSED
+
+
+def _cmd_stub(args: argparse.Namespace) -> int:
+    from harness import stub
+
+    stub.serve(stub.config_from_args(args))
+    return EXIT_PASSED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from harness import endpoint, stub
+
+    parser = argparse.ArgumentParser(
+        prog="serving-chaos",
+        description="Chaos and resilience testing for model-serving endpoints.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a scenario file and judge its budgets")
+    run.add_argument("scenario", type=Path, help="scenario YAML file")
+    run.add_argument("--backend", choices=["process"], default="process", help="where services run")
+    run.add_argument(
+        "--report-dir", type=Path, default=Path("reports"), help="where results.json goes"
+    )
+    run.set_defaults(handler=_cmd_run)
+
+    serve_endpoint = commands.add_parser("endpoint", help="run the reference serving endpoint")
+    endpoint.add_arguments(serve_endpoint)
+    serve_endpoint.set_defaults(handler=_cmd_endpoint)
+
+    serve_stub = commands.add_parser("stub", help="run the feature-store stub")
+    stub.add_arguments(serve_stub)
+    serve_stub.set_defaults(handler=_cmd_stub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    err = Console(stderr=True)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        code: int = args.handler(args)
+        return code
+    except (ScenarioError, ProvisioningError) as exc:
+        err.print(f"serving-chaos: error: {exc}", markup=False, highlight=False)
+        return EXIT_USAGE
+    except TopologyError as exc:
+        err.print(f"serving-chaos: could not bring the topology up: {exc}", markup=False)
+        return EXIT_TOPOLOGY
+    except ChaosError as exc:
+        err.print(f"serving-chaos: error: {exc}", markup=False, highlight=False)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err.print("serving-chaos: interrupted; everything it started has been stopped", markup=False)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Child processes with an owner: started in their own session, tied to our life, always reaped."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from harness.errors import TopologyError
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: if the harness is SIGKILLed, the kernel sends
+    # SIGTERM to the child, so nothing outlives a run that could not tear down.
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass(slots=True)
+class ChildProcess:
+    """A named child process whose output goes to a log file we can quote on failure."""
+
+    name: str
+    argv: Sequence[str]
+    env: dict[str, str] | None = None
+    popen: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        if self.popen is None:
+            raise TopologyError(f"{self.name} was never started")
+        return self.popen.pid
+
+    def start(self, log_dir: Path | None = None) -> None:
+        directory = log_dir or Path(tempfile.gettempdir())
+        directory.mkdir(parents=True, exist_ok=True)
+        self.log_path = directory / f"{self.name}.log"
+        self._log = self.log_path.open("wb")
+        env = {**os.environ, **(self.env or {})}
+        try:
+            self.popen = subprocess.Popen(
+                list(self.argv),
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        except OSError as exc:
+            self._log.close()
+            raise TopologyError(f"could not start {self.name} ({self.argv[0]}): {exc}") from exc
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def tail(self, lines: int = 40) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """SIGTERM the child's whole process group, then SIGKILL what is left after ``grace_s``."""
+        if self.popen is not None and self.popen.poll() is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                self.popen.wait(timeout=grace_s)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        if self.popen is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, sig)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpReady:
+    """Readiness strategy: the service answers 2xx on ``url`` within ``timeout_s``."""
+
+    url: str
+    timeout_s: float = 20.0
+    interval_s: float = 0.05
+
+    def probe(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url, timeout=1.0) as response:
+                return 200 <= int(response.status) < 300
+        except (OSError, ValueError):
+            return False
+
+    def wait(self, process: ChildProcess) -> None:
+        """Block until ready; raise with the process's last log lines if it dies or times out."""
+        deadline = time.monotonic() + self.timeout_s
+        while not self.probe():
+            if not process.alive():
+                code = process.popen.returncode if process.popen is not None else None
+                raise TopologyError(
+                    f"{process.name} exited with code {code} before {self.url} answered",
+                    logs=process.tail(),
+                )
+            if time.monotonic() >= deadline:
+                raise TopologyError(
+                    f"{process.name} did not answer {self.url} within {self.timeout_s:.1f}s",
+                    logs=process.tail(),
+                )
+            time.sleep(self.interval_s)

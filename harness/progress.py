@@ -1,0 +1,54 @@
+"""Live progress while a run is going: one updating line on a terminal, plain lines in CI logs."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from harness.recorder import Bucket
+
+
+def progress_line(elapsed_s: float, total_s: float, bucket: Bucket | None) -> str:
+    line = f"t={elapsed_s:5.1f}/{total_s:g}s"
+    if bucket is None or not bucket.completed:
+        return f"{line}  waiting for responses"
+    p99 = bucket.latency.get_value_at_percentile(99) / 1000.0
+    return (
+        f"{line}  rate {bucket.completed}/s  p99 {p99:.1f} ms  errors {bucket.errors}"
+        f"  queue {'-' if bucket.queue_depth is None else f'{bucket.queue_depth:g}'}"
+        f"  in-flight {'-' if bucket.inflight is None else f'{bucket.inflight:g}'}"
+    )
+
+
+class LiveProgress:
+    """Context manager handing out a progress callback for the runner."""
+
+    def __init__(self, console: Console, total_s: float) -> None:
+        self._console = console
+        self._total_s = total_s
+        self._live: Live | None = None
+
+    def __enter__(self) -> LiveProgress:
+        if self._console.is_terminal:
+            self._live = Live(Text("starting"), console=self._console, transient=True)
+            self._live.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._live is not None:
+            self._live.__exit__(kind, value, traceback)
+
+    def __call__(self, elapsed_s: float, bucket: Bucket | None) -> None:
+        line = progress_line(elapsed_s, self._total_s, bucket)
+        if self._live is not None:
+            self._live.update(Text(line))
+        else:
+            self._console.print(line, markup=False, highlight=False)

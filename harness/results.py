@@ -1,0 +1,93 @@
+"""What a run produced: phases cut from the timeline, budget verdicts, and results.json."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from faults import FaultWindow
+from harness.budgets import Budget, BudgetResult, evaluate
+from harness.recorder import Bucket, PhaseStats, timeline_row
+
+
+def _midpoint_in(bucket: Bucket, start: float, end: float) -> bool:
+    return start <= bucket.second + 0.5 < end
+
+
+def split_phases(
+    buckets: list[Bucket], windows: list[FaultWindow], run_end_s: float
+) -> dict[str, PhaseStats]:
+    """``overall``; with faults also ``baseline`` (before the first), ``during:NAME`` (a second
+    belongs to a window when its middle falls inside the fault's actual times) and ``recovery``
+    (after the last one was reverted)."""
+    phases = {"overall": PhaseStats.merge("overall", buckets)}
+    if not windows:
+        return phases
+    first = min(w.actual_start_s for w in windows)
+    last = max(w.actual_end_s if w.actual_end_s is not None else run_end_s for w in windows)
+    phases["baseline"] = PhaseStats.merge("baseline", (b for b in buckets if b.second + 1 <= first))
+    for window in windows:
+        end = window.actual_end_s if window.actual_end_s is not None else run_end_s
+        inside = (b for b in buckets if _midpoint_in(b, window.actual_start_s, end))
+        phases[f"during:{window.name}"] = PhaseStats.merge(f"during:{window.name}", inside)
+    phases["recovery"] = PhaseStats.merge("recovery", (b for b in buckets if b.second >= last))
+    return phases
+
+
+def judge(budgets: tuple[Budget, ...], phases: dict[str, PhaseStats]) -> list[BudgetResult]:
+    return [evaluate(budget, phases.get(budget.phase)) for budget in budgets]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    scenario: str
+    backend: str
+    budgets: list[BudgetResult]
+    phases: dict[str, PhaseStats]
+    buckets: list[Bucket]
+    faults: list[FaultWindow]
+    generator: dict[str, Any]
+    started_at: str
+    duration_s: float
+    load_shape: str = "open-loop constant"
+    valid: bool = True
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.valid and all(result.passed for result in self.budgets)
+
+    @property
+    def failed_budgets(self) -> list[BudgetResult]:
+        return [result for result in self.budgets if not result.passed]
+
+    def first_bad_second(self, result: BudgetResult) -> int | None:
+        """The first second whose own measurement breaks a per-request budget: where it broke."""
+        budget = result.budget
+        if budget.metric not in {"error_rate"} and not budget.metric.endswith("_ms"):
+            return None
+        for bucket in self.buckets:
+            single = PhaseStats.merge(budget.phase, [bucket])
+            value = single.value(budget.metric)
+            if value is not None and not budget.holds(value):
+                return bucket.second
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        overall = self.phases["overall"]
+        return {
+            "scenario": self.scenario,
+            "backend": self.backend,
+            "load_shape": self.load_shape,
+            "started_at": self.started_at,
+            "duration_s": round(self.duration_s, 3),
+            "passed": self.passed,
+            "valid": self.valid,
+            "notes": self.notes,
+            "budgets": [result.to_json() for result in self.budgets],
+            "summary": overall.summary(),
+            "phases": {name: stats.summary() for name, stats in self.phases.items()},
+            "timeline": [timeline_row(bucket) for bucket in self.buckets],
+            "faults": [window.to_json() for window in self.faults],
+            "generator": self.generator,
+        }

@@ -1,0 +1,134 @@
+"""One run of a scenario: topology up, load and faults on one clock, verdict, teardown."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from faults import FaultWindow
+from faults.driver import drive_faults
+from harness.errors import ChaosError
+from harness.load import GeneratorStats, records_body, run_open_loop
+from harness.recorder import Bucket, Recorder
+from harness.report import write_reports
+from harness.results import RunResult, judge, split_phases
+from harness.sampler import sample_metrics
+from harness.scenario import Scenario
+from harness.topology import Topology, process_topology
+
+BACKENDS = ("process",)
+# A generator that starts requests this late (p99) measured itself, not the endpoint.
+MAX_SCHEDULE_LAG_MS = 10.0
+
+ProgressCallback = Callable[[float, Bucket | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Drive:
+    stats: GeneratorStats
+    windows: list[FaultWindow]
+    elapsed_s: float
+
+
+@contextmanager
+def start_topology(scenario: Scenario, backend: str) -> Iterator[Topology]:
+    if backend not in BACKENDS:
+        raise ChaosError(f"expected backend in {list(BACKENDS)} but got backend={backend!r}")
+    with process_topology(scenario.endpoint) as topology:
+        yield topology
+
+
+async def _progress_loop(
+    recorder: Recorder, t0: float, callback: ProgressCallback, stop: asyncio.Event
+) -> None:
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+        except asyncio.TimeoutError:
+            elapsed = time.monotonic() - t0
+            callback(elapsed, recorder.buckets.get(int(elapsed) - 1))
+
+
+async def _drive(
+    scenario: Scenario, topology: Topology, recorder: Recorder, progress: ProgressCallback | None
+) -> _Drive:
+    t0 = time.monotonic() + 0.05
+    stop = asyncio.Event()
+    background = [
+        asyncio.create_task(sample_metrics(topology.metrics_url, recorder, t0=t0, stop=stop))
+    ]
+    if progress is not None:
+        background.append(asyncio.create_task(_progress_loop(recorder, t0, progress, stop)))
+    faults = asyncio.create_task(drive_faults(scenario.faults, topology.toxiproxy, t0=t0))
+    try:
+        load = scenario.load
+        stats = await run_open_loop(
+            topology.invocations_url,
+            load,
+            recorder,
+            body=records_body(load.records_per_request, load.keyspace),
+            t0=t0,
+        )
+        windows = await faults
+    finally:
+        stop.set()
+        faults.cancel()
+        await asyncio.gather(faults, *background, return_exceptions=True)
+    return _Drive(stats, windows, time.monotonic() - t0)
+
+
+def run_on(
+    topology: Topology,
+    scenario: Scenario,
+    *,
+    backend: str = "process",
+    progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Run ``scenario`` against an already running topology, starting from clean proxies."""
+    topology.toxiproxy.reset()
+    recorder = Recorder()
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    drive = asyncio.run(_drive(scenario, topology, recorder, progress))
+    buckets = recorder.seconds()
+    phases = split_phases(buckets, drive.windows, drive.elapsed_s)
+    notes: list[str] = []
+    if drive.stats.dropped:
+        notes.append(f"generator dropped {drive.stats.dropped} scheduled requests")
+    if drive.stats.lag_p99_ms > MAX_SCHEDULE_LAG_MS:
+        notes.append(
+            f"generator fell behind its schedule: lag p99 {drive.stats.lag_p99_ms:.1f} ms "
+            f"> {MAX_SCHEDULE_LAG_MS:g} ms"
+        )
+    return RunResult(
+        scenario=scenario.name,
+        backend=backend,
+        budgets=judge(scenario.budgets, phases),
+        phases=phases,
+        buckets=buckets,
+        faults=drive.windows,
+        generator=drive.stats.to_json(),
+        started_at=started,
+        duration_s=drive.elapsed_s,
+        valid=not notes,
+        notes=notes,
+    )
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    backend: str = "process",
+    report_dir: Path | None = None,
+    progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Bring the topology up, run, tear it down (always), and write the reports if asked."""
+    with start_topology(scenario, backend) as topology:
+        result = run_on(topology, scenario, backend=backend, progress=progress)
+    if report_dir is not None:
+        write_reports(result, report_dir)
+    return result

@@ -1,0 +1,325 @@
+"""Scenario files: YAML in, a validated frozen Scenario out, or a ScenarioError naming the field."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from faults import ProxyDown, ScheduledFault, Toxic
+from harness.budgets import Budget
+from harness.errors import ScenarioError
+
+# The proxies every topology wires: the client's path to the endpoint, the endpoint's to a stub.
+ENDPOINT_PROXY = "endpoint"
+FEATURE_STORE_PROXY = "feature-store"
+PROXIES = (ENDPOINT_PROXY, FEATURE_STORE_PROXY)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSpec:
+    """How the reference endpoint is started; mirrors `serving-chaos endpoint` flags."""
+
+    concurrency: int = 4
+    max_queue: int | None = None
+    service_time_ms: float = 0.0
+    per_record_ms: float = 0.0
+    upstream_timeout_s: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSpec:
+    """Open-loop constant-rate load: ``rate`` requests/s for ``duration_s`` seconds."""
+
+    rate: float
+    duration_s: float
+    records_per_request: int = 1
+    timeout_s: float = 10.0
+    max_connections: int = 256
+    keyspace: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    load: LoadSpec
+    endpoint: EndpointSpec = field(default_factory=EndpointSpec)
+    faults: tuple[ScheduledFault, ...] = ()
+    budgets: tuple[Budget, ...] = ()
+    description: str = ""
+    source: str = "<scenario>"
+
+    def phase_names(self) -> list[str]:
+        names = ["overall"]
+        if self.faults:
+            names += ["baseline", *(f"during:{f.name}" for f in self.faults), "recovery"]
+        return names
+
+
+class _Reader:
+    """Walks the parsed YAML with a path, so every error names its field and line."""
+
+    def __init__(self, source: str, text: str) -> None:
+        self.source = source
+        try:
+            self.root_node = yaml.compose(text)
+        except yaml.YAMLError as exc:
+            raise ScenarioError(f"not valid YAML: {exc}", source=source) from exc
+
+    def error(self, path: str, message: str) -> ScenarioError:
+        line = self._line(path)
+        where = f"{self.source}:{line}" if line else self.source
+        return ScenarioError(message, source=where, field=path)
+
+    def _line(self, path: str) -> int | None:
+        node = self.root_node
+        if node is None:
+            return None
+        line: int | None = node.start_mark.line + 1
+        for part in path.replace("[", ".").replace("]", "").split("."):
+            if isinstance(node, yaml.MappingNode):
+                match = next((v for k, v in node.value if k.value == part), None)
+            elif isinstance(node, yaml.SequenceNode) and part.isdigit():
+                index = int(part)
+                match = node.value[index] if index < len(node.value) else None
+            else:
+                match = None
+            if match is None:
+                return line
+            node, line = match, match.start_mark.line + 1
+        return line
+
+    def mapping(self, value: Any, path: str) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.error(path, f"expected a mapping but got {type(value).__name__}")
+        return value
+
+    def known_keys(self, value: Mapping[str, Any], path: str, allowed: set[str]) -> None:
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            where = f"{path}.{unknown[0]}" if path else unknown[0]
+            raise self.error(where, f"unknown field; expected one of {sorted(allowed)}")
+
+    def number(
+        self,
+        value: Mapping[str, Any],
+        key: str,
+        path: str,
+        *,
+        default: float | None = None,
+        minimum: float | None = None,
+        exclusive: bool = False,
+        integer: bool = False,
+    ) -> Any:
+        where = f"{path}.{key}" if path else key
+        if key not in value:
+            if default is None:
+                raise self.error(where, "required field is missing")
+            return default
+        found = value[key]
+        kind = int if integer else (int, float)
+        if isinstance(found, bool) or not isinstance(found, kind):
+            expected = "an integer" if integer else "a number"
+            raise self.error(where, f"expected {expected} but got {key}={found!r}")
+        if minimum is not None and (found <= minimum if exclusive else found < minimum):
+            sign = ">" if exclusive else ">="
+            raise self.error(where, f"expected {key} {sign} {minimum:g} but got {key}={found!r}")
+        return found
+
+    def text(
+        self, value: Mapping[str, Any], key: str, path: str, default: str | None = None
+    ) -> str:
+        where = f"{path}.{key}" if path else key
+        found = value.get(key, default)
+        if found is None:
+            raise self.error(where, "required field is missing")
+        if not isinstance(found, str) or not found.strip():
+            raise self.error(where, f"expected a non-empty string but got {key}={found!r}")
+        return found
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file."""
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise ScenarioError(f"cannot read scenario file: {exc.strerror}", source=str(file)) from exc
+    return parse_scenario(text, source=str(file))
+
+
+def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
+    reader = _Reader(source, text)
+    raw = yaml.safe_load(text)
+    doc = reader.mapping(raw, "")
+    reader.known_keys(doc, "", {"name", "description", "endpoint", "load", "faults", "budgets"})
+    name = reader.text(doc, "name", "")
+    faults = _faults(reader, doc.get("faults", []))
+    scenario = Scenario(
+        name=name,
+        description=str(doc.get("description", "")),
+        endpoint=_endpoint(reader, doc.get("endpoint", {})),
+        load=_load(reader, doc.get("load")),
+        faults=faults,
+        budgets=_budgets(reader, doc.get("budgets", []), faults),
+        source=source,
+    )
+    _check_windows_fit(reader, scenario)
+    return scenario
+
+
+def _endpoint(reader: _Reader, raw: Any) -> EndpointSpec:
+    doc = reader.mapping(raw, "endpoint")
+    fields = {"concurrency", "max_queue", "service_time_ms", "per_record_ms", "upstream_timeout_s"}
+    reader.known_keys(doc, "endpoint", fields)
+    max_queue = doc.get("max_queue")
+    return EndpointSpec(
+        concurrency=reader.number(
+            doc, "concurrency", "endpoint", default=4, minimum=1, integer=True
+        ),
+        max_queue=None
+        if max_queue is None
+        else reader.number(doc, "max_queue", "endpoint", minimum=0, integer=True),
+        service_time_ms=float(
+            reader.number(doc, "service_time_ms", "endpoint", default=0.0, minimum=0)
+        ),
+        per_record_ms=float(
+            reader.number(doc, "per_record_ms", "endpoint", default=0.0, minimum=0)
+        ),
+        upstream_timeout_s=float(
+            reader.number(
+                doc, "upstream_timeout_s", "endpoint", default=2.0, minimum=0, exclusive=True
+            )
+        ),
+    )
+
+
+def _load(reader: _Reader, raw: Any) -> LoadSpec:
+    if raw is None:
+        raise reader.error(
+            "load", "required field is missing; expected e.g. {rate: 50, duration_s: 10}"
+        )
+    doc = reader.mapping(raw, "load")
+    fields = {
+        "rate",
+        "duration_s",
+        "records_per_request",
+        "timeout_s",
+        "max_connections",
+        "keyspace",
+    }
+    reader.known_keys(doc, "load", fields)
+    return LoadSpec(
+        rate=float(reader.number(doc, "rate", "load", minimum=0, exclusive=True)),
+        duration_s=float(reader.number(doc, "duration_s", "load", minimum=0, exclusive=True)),
+        records_per_request=reader.number(
+            doc, "records_per_request", "load", default=1, minimum=1, integer=True
+        ),
+        timeout_s=float(
+            reader.number(doc, "timeout_s", "load", default=10.0, minimum=0, exclusive=True)
+        ),
+        max_connections=reader.number(
+            doc, "max_connections", "load", default=256, minimum=1, integer=True
+        ),
+        keyspace=reader.number(doc, "keyspace", "load", default=1000, minimum=1, integer=True),
+    )
+
+
+def _faults(reader: _Reader, raw: Any) -> tuple[ScheduledFault, ...]:
+    if not isinstance(raw, list):
+        raise reader.error("faults", f"expected a list but got {type(raw).__name__}")
+    scheduled: list[ScheduledFault] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        path = f"faults[{index}]"
+        doc = reader.mapping(item, path)
+        fields = {
+            "name",
+            "type",
+            "target",
+            "start_s",
+            "duration_s",
+            "stream",
+            "toxicity",
+            "attributes",
+        }
+        reader.known_keys(doc, path, fields)
+        name = reader.text(doc, "name", path)
+        if name in seen:
+            raise reader.error(
+                f"{path}.name", f"fault names must be unique; {name!r} appears twice"
+            )
+        seen.add(name)
+        target = reader.text(doc, "target", path)
+        if target not in PROXIES:
+            raise reader.error(
+                f"{path}.target", f"expected one of {list(PROXIES)} but got target={target!r}"
+            )
+        kind = reader.text(doc, "type", path)
+        try:
+            fault: Toxic | ProxyDown = (
+                ProxyDown(target)
+                if kind == "down"
+                else Toxic(
+                    type=kind,
+                    target=target,
+                    attributes=reader.mapping(doc.get("attributes", {}), f"{path}.attributes"),
+                    stream=str(doc.get("stream", "downstream")),
+                    toxicity=float(reader.number(doc, "toxicity", path, default=1.0, minimum=0)),
+                )
+            )
+            scheduled.append(
+                ScheduledFault(
+                    name=name,
+                    fault=fault,
+                    start_s=float(reader.number(doc, "start_s", path, minimum=0)),
+                    duration_s=float(
+                        reader.number(doc, "duration_s", path, minimum=0, exclusive=True)
+                    ),
+                )
+            )
+        except ValueError as exc:
+            raise reader.error(path, str(exc)) from exc
+    return tuple(scheduled)
+
+
+def _budgets(reader: _Reader, raw: Any, faults: tuple[ScheduledFault, ...]) -> tuple[Budget, ...]:
+    if not isinstance(raw, list):
+        raise reader.error("budgets", f"expected a list but got {type(raw).__name__}")
+    fault_names = {f.name for f in faults}
+    budgets: list[Budget] = []
+    for index, item in enumerate(raw):
+        path = f"budgets[{index}]"
+        if isinstance(item, str):
+            item = {"expect": item}
+        doc = reader.mapping(item, path)
+        reader.known_keys(doc, path, {"expect", "phase", "name"})
+        try:
+            budget = Budget.parse(
+                reader.text(doc, "expect", path),
+                phase=str(doc.get("phase", "overall")),
+                name=str(doc.get("name", "")),
+            )
+        except ValueError as exc:
+            raise reader.error(path, str(exc)) from exc
+        if budget.phase.startswith("during:") and budget.phase[7:] not in fault_names:
+            raise reader.error(
+                f"{path}.phase",
+                f"expected during:<one of {sorted(fault_names)}> but got phase={budget.phase!r}",
+            )
+        if budget.phase in {"baseline", "recovery"} and not faults:
+            raise reader.error(f"{path}.phase", f"phase {budget.phase} needs at least one fault")
+        budgets.append(budget)
+    return tuple(budgets)
+
+
+def _check_windows_fit(reader: _Reader, scenario: Scenario) -> None:
+    for index, fault in enumerate(scenario.faults):
+        if fault.end_s > scenario.load.duration_s:
+            raise reader.error(
+                f"faults[{index}].duration_s",
+                f"fault ends at {fault.end_s:g}s, after load ends at {scenario.load.duration_s:g}s",
+            )

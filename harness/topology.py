@@ -1,0 +1,128 @@
+"""A running topology: endpoint and stubs behind Toxiproxy, and the process backend that starts it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import TopologyError
+from harness.ports import LOOPBACK, free_port
+from harness.processes import ChildProcess, HttpReady
+from harness.scenario import ENDPOINT_PROXY, FEATURE_STORE_PROXY, EndpointSpec
+from harness.toxiproxy import ToxiproxyClient, find_toxiproxy_server
+
+ENDPOINT_NAME = "model"
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """Addresses of a running topology. ``endpoint_url`` goes through Toxiproxy."""
+
+    endpoint_url: str
+    endpoint_direct_url: str
+    metrics_url: str
+    stub_urls: dict[str, str]
+    toxiproxy: ToxiproxyClient
+    pids: dict[str, int] = field(default_factory=dict)
+    log_dir: Path | None = None
+
+    @property
+    def invocations_url(self) -> str:
+        return f"{self.endpoint_url}/serving-endpoints/{ENDPOINT_NAME}/invocations"
+
+
+def _python_module(*args: str) -> list[str]:
+    return [sys.executable, "-m", "harness.cli", *args]
+
+
+def _endpoint_argv(spec: EndpointSpec, port: int, feature_store_url: str) -> list[str]:
+    argv = _python_module(
+        "endpoint",
+        "--host", LOOPBACK,
+        "--port", str(port),
+        "--name", ENDPOINT_NAME,
+        "--feature-store-url", feature_store_url,
+        "--concurrency", str(spec.concurrency),
+        "--service-time-ms", str(spec.service_time_ms),
+        "--per-record-ms", str(spec.per_record_ms),
+        "--upstream-timeout", str(spec.upstream_timeout_s),
+    )  # fmt: skip
+    if spec.max_queue is not None:
+        argv += ["--max-queue", str(spec.max_queue)]
+    return argv
+
+
+@contextmanager
+def process_topology(
+    endpoint: EndpointSpec, *, log_dir: Path | None = None, ready_timeout_s: float = 20.0
+) -> Iterator[Topology]:
+    """Toxiproxy, the feature-store stub and the endpoint as child processes on free ports.
+
+    The endpoint reaches the stub only through the ``feature-store`` proxy, and clients reach the
+    endpoint through the ``endpoint`` proxy. Every child is stopped on the way out, whatever
+    ends the block (an error, Ctrl-C, SIGTERM turned into an exception by the caller).
+    """
+    own_logs = log_dir is None
+    logs = Path(tempfile.mkdtemp(prefix="serving-chaos-")) if log_dir is None else log_dir
+    children: list[ChildProcess] = []
+    with ExitStack() as stack:
+        if own_logs:
+            stack.callback(shutil.rmtree, logs, True)
+
+        def start(child: ChildProcess, ready: HttpReady) -> ChildProcess:
+            children.append(child)
+            stack.callback(child.stop)
+            child.start(logs)
+            ready.wait(child)
+            return child
+
+        api_port = free_port()
+        binary = find_toxiproxy_server()
+        toxiproxy = ToxiproxyClient(LOOPBACK, api_port)
+        start(
+            ChildProcess("toxiproxy", [str(binary), "-host", LOOPBACK, "-port", str(api_port)]),
+            HttpReady(f"{toxiproxy.api_url}/version", timeout_s=ready_timeout_s),
+        )
+        stub_port = free_port()
+        stub_url = f"http://{LOOPBACK}:{stub_port}"
+        start(
+            ChildProcess(
+                "feature-store",
+                _python_module("stub", "--host", LOOPBACK, "--port", str(stub_port)),
+            ),
+            HttpReady(f"{stub_url}/health", timeout_s=ready_timeout_s),
+        )
+        store_proxy = toxiproxy.create_proxy(FEATURE_STORE_PROXY, f"{LOOPBACK}:{stub_port}")
+        endpoint_port = free_port()
+        endpoint_direct = f"http://{LOOPBACK}:{endpoint_port}"
+        store_via_proxy = f"http://{LOOPBACK}:{store_proxy.port}"
+        start(
+            ChildProcess("endpoint", _endpoint_argv(endpoint, endpoint_port, store_via_proxy)),
+            HttpReady(f"{endpoint_direct}/health", timeout_s=ready_timeout_s),
+        )
+        front = toxiproxy.create_proxy(ENDPOINT_PROXY, f"{LOOPBACK}:{endpoint_port}")
+        if not all(child.alive() for child in children):
+            raise TopologyError("a service exited during start-up")
+        yield Topology(
+            endpoint_url=f"http://{LOOPBACK}:{front.port}",
+            endpoint_direct_url=endpoint_direct,
+            metrics_url=f"{endpoint_direct}/metrics",
+            stub_urls={FEATURE_STORE_PROXY: stub_url},
+            toxiproxy=toxiproxy,
+            pids={child.name: child.pid for child in children},
+            log_dir=logs,
+        )
+
+
+def describe(topology: Topology) -> str:
+    return json.dumps(
+        {"endpoint": topology.endpoint_url, "toxiproxy": topology.toxiproxy.api_url,
+         "stubs": topology.stub_urls, "pids": topology.pids},
+        indent=2,
+    )  # fmt: skip

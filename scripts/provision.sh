@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Installs what serving-chaos needs on this machine, and nothing that is already there.
+# Safe to rerun: every step checks first and stays quiet when there is nothing to do.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+TOXIPROXY_VERSION="2.12.0"
+TOOLS="$root/.tools/bin"
+VENV="$root/.venv"
+
+say() { printf 'provision: %s\n' "$*"; }
+fail() { printf 'provision: error: %s\n' "$*" >&2; exit 1; }
+
+find_python() {
+    local candidate
+    for candidate in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do
+        [ -n "$candidate" ] || continue
+        command -v "$candidate" >/dev/null 2>&1 || continue
+        if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+provision_venv() {
+    local python stamp want
+    if [ ! -x "$VENV/bin/python" ]; then
+        python="$(find_python)" || fail "Python >= 3.11 not found; install it, or point PYTHON at one."
+        say "creating $VENV with $python"
+        "$python" -m venv "$VENV"
+    fi
+    # Reinstall only when the declared dependencies changed.
+    stamp="$VENV/.serving-chaos-installed"
+    want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        say "installing serving-chaos (editable) with dev extras into .venv"
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+        echo "$want" > "$stamp"
+    fi
+}
+
+toxiproxy_ok() {
+    [ -x "$1" ] && "$1" -version 2>/dev/null | grep -q "$TOXIPROXY_VERSION"
+}
+
+provision_toxiproxy() {
+    local found
+    if [ -n "${SERVING_CHAOS_TOXIPROXY:-}" ]; then
+        toxiproxy_ok "$SERVING_CHAOS_TOXIPROXY" && return 0
+        fail "SERVING_CHAOS_TOXIPROXY=$SERVING_CHAOS_TOXIPROXY is not a toxiproxy-server $TOXIPROXY_VERSION binary."
+    fi
+    toxiproxy_ok "$TOOLS/toxiproxy-server" && return 0
+    found="$(command -v toxiproxy-server || true)"
+    if [ -n "$found" ] && toxiproxy_ok "$found"; then
+        return 0
+    fi
+    if ! command -v go >/dev/null 2>&1; then
+        fail "toxiproxy-server $TOXIPROXY_VERSION not found and Go is not installed to build it.
+  Either install Go (https://go.dev/doc/install) and rerun this, or put the release binary
+  toxiproxy-server $TOXIPROXY_VERSION on PATH, or set SERVING_CHAOS_TOXIPROXY to its path."
+    fi
+    say "building toxiproxy-server $TOXIPROXY_VERSION with go install into .tools/bin"
+    mkdir -p "$TOOLS"
+    GOBIN="$TOOLS" GOFLAGS=-mod=mod go install \
+        -ldflags "-X github.com/Shopify/toxiproxy/v2.Version=$TOXIPROXY_VERSION" \
+        "github.com/Shopify/toxiproxy/v2/cmd/server@v$TOXIPROXY_VERSION"
+    mv -f "$TOOLS/server" "$TOOLS/toxiproxy-server"
+    toxiproxy_ok "$TOOLS/toxiproxy-server" || fail "built toxiproxy-server does not report version $TOXIPROXY_VERSION"
+}
+
+provision_venv
+provision_toxiproxy
