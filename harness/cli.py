@@ -105,7 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"serving-chaos: error: {exc}", markup=False, highlight=False)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        err.print("serving-chaos: interrupted; everything it started has been stopped", markup=False)
+        err.print(
+            "serving-chaos: interrupted; everything it started has been stopped", markup=False
+        )
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)

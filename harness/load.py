@@ -22,7 +22,7 @@ BodyFactory = Callable[[int], bytes]
 
 
 def records_body(records_per_request: int, keyspace: int) -> BodyFactory:
-    """Request ``i`` carries ``records_per_request`` records with entity keys cycling the keyspace."""
+    """Request ``i`` carries ``records_per_request`` records; entity keys cycle the keyspace."""
 
     def body(i: int) -> bytes:
         first = i * records_per_request
@@ -99,7 +99,7 @@ async def run_open_loop(
                     await response.read()
                     status: int | None = response.status
                     failure = None
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 status, failure = None, _failure_name(exc)
             done = time.monotonic()
             recorder.completed(intended - t0, sent - t0, done - t0, status=status, failure=failure)

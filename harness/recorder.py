@@ -27,7 +27,8 @@ def _record(histogram: HdrHistogram, seconds: float) -> None:
 
 
 def _ms(histogram: HdrHistogram, percentile: float) -> float:
-    return round(histogram.get_value_at_percentile(percentile) / 1000.0, 3)
+    micros: int = histogram.get_value_at_percentile(percentile)
+    return round(micros / 1000.0, 3)
 
 
 @dataclass(slots=True)

@@ -89,7 +89,9 @@ def write_reports(result: RunResult, directory: Path) -> tuple[Path, Path]:
 def _rows(headers: list[str], rows: list[list[object]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape('-' if v is None else str(v))}</td>" for v in row) + "</tr>"
+        "<tr>"
+        + "".join(f"<td>{html.escape('-' if v is None else str(v))}</td>" for v in row)
+        + "</tr>"
         for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -103,18 +105,21 @@ def _p99_chart(timeline: list[dict[str, object]], faults: list[dict[str, object]
     width, height = 720.0, 200.0
     t_max = max(t for t, _ in points) + 1
     y_max = max(v for _, v in points) * 1.1 or 1.0
-    shades = "".join(
-        f'<rect x="{float(str(f["actual_start_s"])) / t_max * width:.1f}" y="0" '
-        f'width="{(float(str(f["actual_end_s"] or t_max)) - float(str(f["actual_start_s"]))) / t_max * width:.1f}" '
-        f'height="{height}" fill="#f8d7da"><title>{html.escape(str(f["name"]))}</title></rect>'
-        for f in faults
-    )
+    shades = ""
+    for fault in faults:
+        start = float(str(fault["actual_start_s"]))
+        end = float(str(fault["actual_end_s"] or t_max))
+        shades += (
+            f'<rect x="{start / t_max * width:.1f}" y="0" height="{height}" '
+            f'width="{(end - start) / t_max * width:.1f}" fill="#f8d7da">'
+            f"<title>{html.escape(str(fault['name']))}</title></rect>"
+        )
     path = " ".join(
         f"{(t + 0.5) / t_max * width:.1f},{height - v / y_max * height:.1f}" for t, v in points
     )
     return (
         f'<svg width="{width:.0f}" height="{height:.0f}" role="img" aria-label="p99 per second">'
-        f"{shades}<polyline fill=\"none\" stroke=\"#0b5394\" stroke-width=\"2\" points=\"{path}\"/>"
+        f'{shades}<polyline fill="none" stroke="#0b5394" stroke-width="2" points="{path}"/>'
         f'<text x="4" y="14" font-size="12">p99 max {y_max / 1.1:.1f} ms</text></svg>'
     )
 

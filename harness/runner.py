@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from faults import FaultWindow
 from faults.driver import drive_faults
@@ -49,7 +50,7 @@ async def _progress_loop(
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), timeout=1.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             elapsed = time.monotonic() - t0
             callback(elapsed, recorder.buckets.get(int(elapsed) - 1))
 
@@ -59,7 +60,7 @@ async def _drive(
 ) -> _Drive:
     t0 = time.monotonic() + 0.05
     stop = asyncio.Event()
-    background = [
+    background: list[asyncio.Task[Any]] = [
         asyncio.create_task(sample_metrics(topology.metrics_url, recorder, t0=t0, stop=stop))
     ]
     if progress is not None:

@@ -1,8 +1,7 @@
-"""A running topology: endpoint and stubs behind Toxiproxy, and the process backend that starts it."""
+"""A running topology (endpoint and stubs behind Toxiproxy) and the process backend."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import tempfile
@@ -118,11 +117,3 @@ def process_topology(
             pids={child.name: child.pid for child in children},
             log_dir=logs,
         )
-
-
-def describe(topology: Topology) -> str:
-    return json.dumps(
-        {"endpoint": topology.endpoint_url, "toxiproxy": topology.toxiproxy.api_url,
-         "stubs": topology.stub_urls, "pids": topology.pids},
-        indent=2,
-    )  # fmt: skip
