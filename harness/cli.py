@@ -15,7 +15,13 @@ from types import FrameType
 
 from rich.console import Console
 
-from harness.errors import ChaosError, ProvisioningError, ScenarioError, TopologyError
+from harness.errors import (
+    ChaosError,
+    ProvisioningError,
+    ScenarioError,
+    TopologyError,
+    UsageError,
+)
 
 EXIT_PASSED, EXIT_VIOLATED, EXIT_USAGE, EXIT_TOPOLOGY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -50,14 +56,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_endpoint(args: argparse.Namespace) -> int:
     from harness import endpoint
 
-    endpoint.serve(endpoint.config_from_args(args))
+    try:
+        config = endpoint.config_from_args(args)
+    except ValueError as exc:
+        raise UsageError(f"serving-chaos endpoint: {exc}") from exc
+    endpoint.serve(config)
     return EXIT_PASSED
 
 
 def _cmd_stub(args: argparse.Namespace) -> int:
     from harness import stub
 
-    stub.serve(stub.config_from_args(args))
+    try:
+        config = stub.config_from_args(args)
+    except ValueError as exc:
+        raise UsageError(f"serving-chaos stub: {exc}") from exc
+    stub.serve(config)
     return EXIT_PASSED
 
 
@@ -95,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
         return code
-    except (ScenarioError, ProvisioningError) as exc:
+    except (ScenarioError, ProvisioningError, UsageError) as exc:
         err.print(f"serving-chaos: error: {exc}", markup=False, highlight=False)
         return EXIT_USAGE
     except TopologyError as exc:

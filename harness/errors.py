@@ -24,6 +24,10 @@ class ScenarioError(ChaosError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class UsageError(ChaosError):
+    """A command-line value is out of range; says which and what is accepted."""
+
+
 class ProvisioningError(ChaosError):
     """A required tool (toxiproxy-server, Docker, an image) is missing; says how to get it."""
 

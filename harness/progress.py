@@ -13,11 +13,11 @@ from harness.recorder import Bucket
 
 def progress_line(elapsed_s: float, total_s: float, bucket: Bucket | None) -> str:
     line = f"t={elapsed_s:5.1f}/{total_s:g}s"
-    if bucket is None or not bucket.completed:
+    if bucket is None or not bucket.requests:
         return f"{line}  waiting for responses"
     p99 = bucket.latency.get_value_at_percentile(99) / 1000.0
     return (
-        f"{line}  rate {bucket.completed}/s  p99 {p99:.1f} ms  errors {bucket.errors}"
+        f"{line}  rate {bucket.requests}/s  p99 {p99:.1f} ms  errors {bucket.errors}"
         f"  queue {'-' if bucket.queue_depth is None else f'{bucket.queue_depth:g}'}"
         f"  in-flight {'-' if bucket.inflight is None else f'{bucket.inflight:g}'}"
     )

@@ -1,9 +1,11 @@
-"""Per-second HDR histograms and counts: everything a run measured, in bounded memory."""
+"""Everything a run measured, in bounded memory: HDR histograms and counts per second and per
+phase. A request belongs to the phases active at its *intended* start, taken from the faults'
+actual apply and revert times, so phase budgets are exact rather than rounded to seconds."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +13,7 @@ from hdrh.histogram import HdrHistogram
 
 from harness.budgets import percentile_of
 
-# Microseconds, from 1 us to 10 min, 3 significant digits: about 40 KB per histogram.
+# Microseconds, from 1 us to 10 min, 3 significant digits.
 _LOWEST_US = 1
 _HIGHEST_US = 600_000_000
 _DIGITS = 3
@@ -22,8 +24,7 @@ def new_histogram() -> HdrHistogram:
 
 
 def _record(histogram: HdrHistogram, seconds: float) -> None:
-    micros = min(max(int(seconds * 1_000_000), _LOWEST_US), _HIGHEST_US)
-    histogram.record_value(micros)
+    histogram.record_value(min(max(int(seconds * 1_000_000), _LOWEST_US), _HIGHEST_US))
 
 
 def _ms(histogram: HdrHistogram, percentile: float) -> float:
@@ -32,94 +33,33 @@ def _ms(histogram: HdrHistogram, percentile: float) -> float:
 
 
 @dataclass(slots=True)
-class Bucket:
-    """One second of a run, keyed by the *intended* start time of its requests."""
+class Tally:
+    """Outcomes of a set of requests: latency from intended start, service time, status codes,
+    transport failures by kind, and the worst queue depth / in-flight sampled meanwhile."""
 
-    second: int
     latency: HdrHistogram = field(default_factory=new_histogram)
     service: HdrHistogram = field(default_factory=new_histogram)
     statuses: Counter[int] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
-    offered: int = 0
     queue_depth: float | None = None
     inflight: float | None = None
 
-    @property
-    def completed(self) -> int:
-        return sum(self.statuses.values()) + sum(self.failures.values())
-
-    @property
-    def errors(self) -> int:
-        http_errors = sum(n for code, n in self.statuses.items() if code >= 400)
-        return http_errors + sum(self.failures.values())
-
-
-class Recorder:
-    """Collects request outcomes into per-second buckets; times are seconds since load start."""
-
-    def __init__(self) -> None:
-        self.buckets: dict[int, Bucket] = {}
-
-    def bucket(self, t: float) -> Bucket:
-        second = max(int(t), 0)
-        found = self.buckets.get(second)
-        if found is None:
-            found = self.buckets[second] = Bucket(second)
-        return found
-
-    def offered(self, intended: float) -> None:
-        self.bucket(intended).offered += 1
-
-    def completed(
-        self, intended: float, sent: float, done: float, *, status: int | None, failure: str | None
+    def add(
+        self, latency_s: float, service_s: float, status: int | None, failure: str | None
     ) -> None:
-        """One request: ``status`` when a response came back, else ``failure`` names why not."""
-        bucket = self.bucket(intended)
-        _record(bucket.latency, done - intended)
-        _record(bucket.service, done - sent)
+        _record(self.latency, latency_s)
+        _record(self.service, service_s)
         if status is not None:
-            bucket.statuses[status] += 1
+            self.statuses[status] += 1
         else:
-            bucket.failures[failure or "error"] += 1
+            self.failures[failure or "error"] += 1
 
-    def gauge(self, t: float, *, queue_depth: float | None, inflight: float | None) -> None:
-        """Keep the highest sample per second: a budget on queue depth is about the worst moment."""
-        bucket = self.bucket(t)
+    def sample(self, queue_depth: float | None, inflight: float | None) -> None:
+        # Budgets on queue depth are about the worst moment, so keep the maximum.
         if queue_depth is not None:
-            bucket.queue_depth = max(queue_depth, bucket.queue_depth or 0.0)
+            self.queue_depth = max(queue_depth, self.queue_depth or 0.0)
         if inflight is not None:
-            bucket.inflight = max(inflight, bucket.inflight or 0.0)
-
-    def seconds(self) -> list[Bucket]:
-        return [self.buckets[s] for s in sorted(self.buckets)]
-
-
-@dataclass(slots=True)
-class PhaseStats:
-    """Buckets merged over one phase; answers any budget metric."""
-
-    name: str
-    seconds: int
-    latency: HdrHistogram
-    statuses: Counter[int]
-    failures: Counter[str]
-    max_queue_depth: float | None
-
-    @classmethod
-    def merge(cls, name: str, buckets: Iterable[Bucket]) -> PhaseStats:
-        latency = new_histogram()
-        statuses: Counter[int] = Counter()
-        failures: Counter[str] = Counter()
-        depths: list[float] = []
-        count = 0
-        for bucket in buckets:
-            count += 1
-            latency.add(bucket.latency)
-            statuses.update(bucket.statuses)
-            failures.update(bucket.failures)
-            if bucket.queue_depth is not None:
-                depths.append(bucket.queue_depth)
-        return cls(name, count, latency, statuses, failures, max(depths) if depths else None)
+            self.inflight = max(inflight, self.inflight or 0.0)
 
     @property
     def requests(self) -> int:
@@ -129,29 +69,156 @@ class PhaseStats:
     def errors(self) -> int:
         return sum(n for c, n in self.statuses.items() if c >= 400) + sum(self.failures.values())
 
+    def errors_by_class(self) -> dict[str, int]:
+        classes: Counter[str] = Counter({str(c): n for c, n in self.statuses.items() if c >= 400})
+        classes.update(self.failures)
+        return dict(classes)
+
+    def percentile_ms(self, percentile: float) -> float | None:
+        return _ms(self.latency, percentile) if self.requests else None
+
+    def max_ms(self) -> float | None:
+        return round(self.latency.get_max_value() / 1000.0, 3) if self.requests else None
+
+
+@dataclass(slots=True)
+class Bucket(Tally):
+    """One second of the run, by intended start time."""
+
+    second: int = 0
+    offered: int = 0
+
+
+class PhaseClock:
+    """Which phases a moment belongs to, from the faults' actual times as they happen.
+
+    Asked about time ``t`` at or after ``t`` (a request completes after its intended start),
+    it already knows every apply and revert that happened before ``t``, so the answer is exact.
+    """
+
+    def __init__(self, fault_names: Sequence[str] = ()) -> None:
+        self._names = tuple(fault_names)
+        self.starts: dict[str, float] = {}
+        self.ends: dict[str, float] = {}
+
+    def started(self, name: str, t: float) -> None:
+        self.starts[name] = t
+
+    def ended(self, name: str, t: float) -> None:
+        self.ends[name] = t
+
+    def phase_names(self) -> list[str]:
+        if not self._names:
+            return ["overall"]
+        return ["overall", "baseline", *(f"during:{n}" for n in self._names), "recovery"]
+
+    def phases_at(self, t: float) -> list[str]:
+        phases = ["overall"]
+        if not self._names:
+            return phases
+        if not self.starts or t < min(self.starts.values()):
+            phases.append("baseline")
+        for name, start in self.starts.items():
+            end = self.ends.get(name)
+            if start <= t and (end is None or t < end):
+                phases.append(f"during:{name}")
+        if len(self.ends) == len(self._names) and t >= max(self.ends.values()):
+            phases.append("recovery")
+        return phases
+
+    def spans(self, run_s: float) -> dict[str, tuple[float, float]]:
+        """Where each phase lies within a run of ``run_s`` seconds: (start, end)."""
+        spans = {"overall": (0.0, run_s)}
+        if self._names:
+            first = min(self.starts.values(), default=run_s)
+            last = max(self.ends.values(), default=run_s)
+            spans["baseline"] = (0.0, first)
+            for name in self._names:
+                start = self.starts.get(name, run_s)
+                spans[f"during:{name}"] = (start, max(self.ends.get(name, run_s), start))
+            spans["recovery"] = (min(last, run_s), run_s)
+        return spans
+
+
+class Recorder:
+    """Collects request outcomes; every time is in seconds since load started."""
+
+    def __init__(self, clock: PhaseClock | None = None) -> None:
+        self.clock = clock or PhaseClock()
+        self.buckets: dict[int, Bucket] = {}
+        self.phases: dict[str, Tally] = {name: Tally() for name in self.clock.phase_names()}
+
+    def bucket(self, t: float) -> Bucket:
+        second = max(int(t), 0)
+        found = self.buckets.get(second)
+        if found is None:
+            found = self.buckets[second] = Bucket(second=second)
+        return found
+
+    def offered(self, intended: float) -> None:
+        self.bucket(intended).offered += 1
+
+    def completed(
+        self, intended: float, sent: float, done: float, *, status: int | None, failure: str | None
+    ) -> None:
+        """One request: ``status`` when a response came back, else ``failure`` names why not."""
+        latency, service = done - intended, done - sent
+        self.bucket(intended).add(latency, service, status, failure)
+        for phase in self.clock.phases_at(intended):
+            self.phases[phase].add(latency, service, status, failure)
+
+    def gauge(self, t: float, *, queue_depth: float | None, inflight: float | None) -> None:
+        self.bucket(t).sample(queue_depth, inflight)
+        for phase in self.clock.phases_at(t):
+            self.phases[phase].sample(queue_depth, inflight)
+
+    def seconds(self) -> list[Bucket]:
+        return [self.buckets[s] for s in sorted(self.buckets)]
+
+    def phase_stats(self, run_s: float) -> dict[str, PhaseStats]:
+        spans = self.clock.spans(run_s)
+        return {name: PhaseStats(name, tally, *spans[name]) for name, tally in self.phases.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseStats:
+    """One phase's tally and length; answers every budget metric."""
+
+    name: str
+    tally: Tally
+    start_s: float
+    end_s: float
+
+    @property
+    def seconds(self) -> float:
+        return self.end_s - self.start_s
+
+    @property
+    def requests(self) -> int:
+        return self.tally.requests
+
+    @property
+    def errors(self) -> int:
+        return self.tally.errors
+
+    def errors_by_class(self) -> dict[str, int]:
+        return self.tally.errors_by_class()
+
     def value(self, metric: str) -> float | None:
         percentile = percentile_of(metric)
         if percentile is not None:
-            return _ms(self.latency, percentile) if self.requests else None
-        requests = self.requests
+            return self.tally.percentile_ms(percentile)
+        requests = self.tally.requests
         plain: dict[str, float | None] = {
             "requests": requests,
-            "errors": self.errors,
-            "error_rate": round(self.errors / requests, 6) if requests else None,
-            "throughput_rps": round(requests / self.seconds, 2) if self.seconds else None,
-            "max_ms": round(self.latency.get_max_value() / 1000.0, 3) if requests else None,
-            "max_queue_depth": self.max_queue_depth,
-            "timeouts": self.failures.get("timeout", 0),
+            "errors": self.tally.errors,
+            "error_rate": round(self.tally.errors / requests, 6) if requests else None,
+            "throughput_rps": round(requests / self.seconds, 2) if self.seconds > 0 else None,
+            "max_ms": self.tally.max_ms(),
+            "max_queue_depth": self.tally.queue_depth,
+            "timeouts": self.tally.failures.get("timeout", 0),
         }
         return plain.get(metric)
-
-    def errors_by_class(self) -> dict[str, int]:
-        classes: Counter[str] = Counter()
-        for code, n in self.statuses.items():
-            if code >= 400:
-                classes[str(code)] += n
-        classes.update(self.failures)
-        return dict(classes)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -163,25 +230,25 @@ class PhaseStats:
             "p99_ms": self.value("p99_ms"),
             "max_ms": self.value("max_ms"),
             "throughput_rps": self.value("throughput_rps"),
-            "max_queue_depth": self.max_queue_depth,
+            "max_queue_depth": self.tally.queue_depth,
+            "seconds": round(self.seconds, 3),
             "errors_by_class": self.errors_by_class(),
         }
 
 
 def timeline_row(bucket: Bucket) -> dict[str, Any]:
-    done = bucket.completed
     return {
         "t": bucket.second,
         "offered": bucket.offered,
-        "completed": done,
+        "completed": bucket.requests,
         "errors": bucket.errors,
         "statuses": {str(code): n for code, n in sorted(bucket.statuses.items())},
         "failures": dict(bucket.failures),
-        "p50_ms": _ms(bucket.latency, 50) if done else None,
-        "p90_ms": _ms(bucket.latency, 90) if done else None,
-        "p99_ms": _ms(bucket.latency, 99) if done else None,
-        "max_ms": round(bucket.latency.get_max_value() / 1000.0, 3) if done else None,
-        "service_p50_ms": _ms(bucket.service, 50) if done else None,
+        "p50_ms": bucket.percentile_ms(50),
+        "p90_ms": bucket.percentile_ms(90),
+        "p99_ms": bucket.percentile_ms(99),
+        "max_ms": bucket.max_ms(),
+        "service_p50_ms": _ms(bucket.service, 50) if bucket.requests else None,
         "queue_depth": bucket.queue_depth,
         "inflight": bucket.inflight,
     }

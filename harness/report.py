@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from harness.results import RunResult
 
@@ -21,14 +22,19 @@ def _fmt(value: float | None) -> str:
 
 def verdict_table(result: RunResult) -> Table:
     verdict = "PASS" if result.passed else "FAIL"
-    table = Table(title=f"{result.scenario} [{result.backend}]: {verdict}", title_justify="left")
+    title = Text(f"{result.scenario} [{result.backend}]: {verdict}")
+    table = Table(title=title, title_justify="left")
     for column in ("budget", "phase", "observed", "limit", "result"):
         table.add_column(column, justify="right" if column in {"observed", "limit"} else "left")
     for item in result.budgets:
         budget = item.budget
-        status = "[green]pass[/]" if item.passed else "[bold red]FAIL[/]"
+        status = Text("pass", style="green") if item.passed else Text("FAIL", style="bold red")
         table.add_row(
-            budget.label, budget.phase, _fmt(item.observed), f"{budget.op} {budget.limit:g}", status
+            Text(budget.label),
+            Text(budget.phase),
+            _fmt(item.observed),
+            f"{budget.op} {budget.limit:g}",
+            status,
         )
     return table
 
@@ -73,7 +79,7 @@ def print_verdict(result: RunResult, console: Console) -> None:
         markup=False,
     )
     for line in explain_failures(result):
-        console.print(f"[red]{html.escape(line, quote=False)}[/]")
+        console.print(Text(line, style="red"))
 
 
 def write_reports(result: RunResult, directory: Path) -> tuple[Path, Path]:

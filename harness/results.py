@@ -1,4 +1,4 @@
-"""What a run produced: phases cut from the timeline, budget verdicts, and results.json."""
+"""What a run produced: phase statistics, budget verdicts, the timeline, and results.json."""
 
 from __future__ import annotations
 
@@ -8,30 +8,6 @@ from typing import Any
 from faults import FaultWindow
 from harness.budgets import Budget, BudgetResult, evaluate
 from harness.recorder import Bucket, PhaseStats, timeline_row
-
-
-def _midpoint_in(bucket: Bucket, start: float, end: float) -> bool:
-    return start <= bucket.second + 0.5 < end
-
-
-def split_phases(
-    buckets: list[Bucket], windows: list[FaultWindow], run_end_s: float
-) -> dict[str, PhaseStats]:
-    """``overall``; with faults also ``baseline`` (before the first), ``during:NAME`` (a second
-    belongs to a window when its middle falls inside the fault's actual times) and ``recovery``
-    (after the last one was reverted)."""
-    phases = {"overall": PhaseStats.merge("overall", buckets)}
-    if not windows:
-        return phases
-    first = min(w.actual_start_s for w in windows)
-    last = max(w.actual_end_s if w.actual_end_s is not None else run_end_s for w in windows)
-    phases["baseline"] = PhaseStats.merge("baseline", (b for b in buckets if b.second + 1 <= first))
-    for window in windows:
-        end = window.actual_end_s if window.actual_end_s is not None else run_end_s
-        inside = (b for b in buckets if _midpoint_in(b, window.actual_start_s, end))
-        phases[f"during:{window.name}"] = PhaseStats.merge(f"during:{window.name}", inside)
-    phases["recovery"] = PhaseStats.merge("recovery", (b for b in buckets if b.second >= last))
-    return phases
 
 
 def judge(budgets: tuple[Budget, ...], phases: dict[str, PhaseStats]) -> list[BudgetResult]:
@@ -66,9 +42,14 @@ class RunResult:
         budget = result.budget
         if budget.metric not in {"error_rate"} and not budget.metric.endswith("_ms"):
             return None
+        phase = self.phases.get(budget.phase)
+        if phase is None:
+            return None
         for bucket in self.buckets:
-            single = PhaseStats.merge(budget.phase, [bucket])
-            value = single.value(budget.metric)
+            if bucket.second + 1 <= phase.start_s or bucket.second >= phase.end_s:
+                continue
+            second = PhaseStats(f"t={bucket.second}", bucket, bucket.second, bucket.second + 1)
+            value = second.value(budget.metric)
             if value is not None and not budget.holds(value):
                 return bucket.second
         return None

@@ -15,9 +15,9 @@ from faults import FaultWindow
 from faults.driver import drive_faults
 from harness.errors import ChaosError
 from harness.load import GeneratorStats, records_body, run_open_loop
-from harness.recorder import Bucket, Recorder
+from harness.recorder import Bucket, PhaseClock, Recorder
 from harness.report import write_reports
-from harness.results import RunResult, judge, split_phases
+from harness.results import RunResult, judge
 from harness.sampler import sample_metrics
 from harness.scenario import Scenario
 from harness.topology import Topology, process_topology
@@ -65,7 +65,9 @@ async def _drive(
     ]
     if progress is not None:
         background.append(asyncio.create_task(_progress_loop(recorder, t0, progress, stop)))
-    faults = asyncio.create_task(drive_faults(scenario.faults, topology.toxiproxy, t0=t0))
+    faults = asyncio.create_task(
+        drive_faults(scenario.faults, topology.toxiproxy, t0=t0, observer=recorder.clock)
+    )
     try:
         load = scenario.load
         stats = await run_open_loop(
@@ -92,11 +94,11 @@ def run_on(
 ) -> RunResult:
     """Run ``scenario`` against an already running topology, starting from clean proxies."""
     topology.toxiproxy.reset()
-    recorder = Recorder()
+    recorder = Recorder(PhaseClock([fault.name for fault in scenario.faults]))
     started = datetime.now(UTC).isoformat(timespec="seconds")
     drive = asyncio.run(_drive(scenario, topology, recorder, progress))
     buckets = recorder.seconds()
-    phases = split_phases(buckets, drive.windows, drive.elapsed_s)
+    phases = recorder.phase_stats(scenario.load.duration_s)
     notes: list[str] = []
     if drive.stats.dropped:
         notes.append(f"generator dropped {drive.stats.dropped} scheduled requests")

@@ -1,0 +1,73 @@
+"""Prometheus series of the endpoint: the harness's own names plus the ones Databricks exports."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from harness.endpoint.admission import Admission
+
+METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
+# A disconnected client gets no response; nginx's 499 names that outcome in the status counts.
+CLIENT_CLOSED = 499
+
+_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_MILLIS = tuple(s * 1000.0 for s in _SECONDS)
+
+
+class EndpointMetrics:
+    """All series of one app, in a registry of its own so two apps in a process never mix."""
+
+    def __init__(self, admission: Admission) -> None:
+        r = self.registry = CollectorRegistry()
+        # prometheus_client adds `_total` to counter names itself.
+        self.requests = Counter(
+            "serving_requests", "Invocation requests by status.", ("status",), registry=r
+        )
+        self.latency = Histogram(
+            "serving_request_latency_seconds",
+            "Invocation latency, queueing included.",
+            buckets=_SECONDS,
+            registry=r,
+        )
+        self.queue_time = Histogram(
+            "serving_queue_time_seconds",
+            "Time an admitted request waited for a unit.",
+            buckets=_SECONDS,
+            registry=r,
+        )
+        self.upstream_calls = Counter(
+            "serving_upstream_calls",
+            "Calls to external APIs by target and outcome.",
+            ("target", "outcome"),
+            registry=r,
+        )
+        self.request_count = Counter("request_count", "Requests served.", registry=r)
+        self.request_4xx = Counter("request_4xx_count", "Requests answered 4xx.", registry=r)
+        self.request_5xx = Counter("request_5xx_count", "Requests answered 5xx.", registry=r)
+        self.latency_ms = Histogram(
+            "request_latency_ms", "Invocation latency in ms.", buckets=_MILLIS, registry=r
+        )
+        # Gauges read the admission state at scrape time, so they can never drift from it.
+        Gauge("serving_queue_depth", "Requests waiting for a unit.", registry=r).set_function(
+            lambda: admission.queued
+        )
+        Gauge("serving_inflight_requests", "Requests holding a unit.", registry=r).set_function(
+            lambda: admission.inflight
+        )
+        for name in ("serving_provisioned_concurrency", "provisioned_concurrent_requests_total"):
+            Gauge(name, "Units provisioned.", registry=r).set(admission.concurrency)
+
+    def observe(self, status: int, seconds: float) -> None:
+        """Record one finished invocation."""
+        self.requests.labels(status=str(status)).inc()
+        self.request_count.inc()
+        if 400 <= status < 500:
+            self.request_4xx.inc()
+        elif status >= 500:
+            self.request_5xx.inc()
+        self.latency.observe(seconds)
+        self.latency_ms.observe(seconds * 1000.0)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
