@@ -4,13 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Protocol
 
 from faults.network import ToxicControl
 from faults.schedule import FaultWindow, ScheduledFault
 
 
+class WindowObserver(Protocol):
+    """Told the moment a fault really starts and ends (seconds since load started)."""
+
+    def started(self, name: str, t: float) -> None: ...
+
+    def ended(self, name: str, t: float) -> None: ...
+
+
+class _Nobody:
+    def started(self, name: str, t: float) -> None:
+        return None
+
+    def ended(self, name: str, t: float) -> None:
+        return None
+
+
 async def _one(
-    scheduled: ScheduledFault, control: ToxicControl, t0: float, windows: list[FaultWindow]
+    scheduled: ScheduledFault,
+    control: ToxicControl,
+    t0: float,
+    windows: list[FaultWindow],
+    observer: WindowObserver,
 ) -> None:
     delay = t0 + scheduled.start_s - time.monotonic()
     if delay > 0:
@@ -19,6 +40,7 @@ async def _one(
     # Toxiproxy's API is blocking HTTP: keep it off the event loop that times requests.
     await asyncio.to_thread(fault.apply, control, scheduled.name)
     started = time.monotonic() - t0
+    observer.started(scheduled.name, started)
     ended: float | None = None
     try:
         remaining = t0 + scheduled.end_s - time.monotonic()
@@ -27,6 +49,7 @@ async def _one(
     finally:
         await asyncio.to_thread(fault.revert, control, scheduled.name)
         ended = time.monotonic() - t0
+        observer.ended(scheduled.name, ended)
         windows.append(
             FaultWindow(
                 name=scheduled.name,
@@ -41,9 +64,14 @@ async def _one(
 
 
 async def drive_faults(
-    schedule: tuple[ScheduledFault, ...], control: ToxicControl, *, t0: float
+    schedule: tuple[ScheduledFault, ...],
+    control: ToxicControl,
+    *,
+    t0: float,
+    observer: WindowObserver | None = None,
 ) -> list[FaultWindow]:
     """Run the whole schedule; on cancellation every applied fault is still reverted."""
     windows: list[FaultWindow] = []
-    await asyncio.gather(*(_one(s, control, t0, windows) for s in schedule))
+    watcher = observer or _Nobody()
+    await asyncio.gather(*(_one(s, control, t0, windows, watcher) for s in schedule))
     return sorted(windows, key=lambda w: w.actual_start_s)
