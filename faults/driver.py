@@ -37,30 +37,35 @@ async def _one(
     if delay > 0:
         await asyncio.sleep(delay)
     fault = scheduled.fault
-    # Toxiproxy's API is blocking HTTP: keep it off the event loop that times requests.
-    await asyncio.to_thread(fault.apply, control, scheduled.name)
-    started = time.monotonic() - t0
-    observer.started(scheduled.name, started)
-    ended: float | None = None
+    started: float | None = None
+    # Toxiproxy's API is blocking HTTP: keep it off the event loop that times requests. The call
+    # is shielded and awaited again before the revert, so a cancel that lands mid-apply cannot
+    # let the revert overtake the apply and leave the fault behind.
+    applying = asyncio.ensure_future(asyncio.to_thread(fault.apply, control, scheduled.name))
     try:
+        await asyncio.shield(applying)
+        started = time.monotonic() - t0
+        observer.started(scheduled.name, started)
         remaining = t0 + scheduled.end_s - time.monotonic()
         if remaining > 0:
             await asyncio.sleep(remaining)
     finally:
+        await asyncio.wait([applying])
         await asyncio.to_thread(fault.revert, control, scheduled.name)
         ended = time.monotonic() - t0
-        observer.ended(scheduled.name, ended)
-        windows.append(
-            FaultWindow(
-                name=scheduled.name,
-                target=fault.target,
-                description=fault.describe(),
-                planned_start_s=scheduled.start_s,
-                planned_end_s=scheduled.end_s,
-                actual_start_s=started,
-                actual_end_s=ended,
+        if started is not None:
+            observer.ended(scheduled.name, ended)
+            windows.append(
+                FaultWindow(
+                    name=scheduled.name,
+                    target=fault.target,
+                    description=fault.describe(),
+                    planned_start_s=scheduled.start_s,
+                    planned_end_s=scheduled.end_s,
+                    actual_start_s=started,
+                    actual_end_s=ended,
+                )
             )
-        )
 
 
 async def drive_faults(

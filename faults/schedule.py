@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,6 +30,11 @@ class ScheduledFault:
     duration_s: float
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.start_s) and math.isfinite(self.duration_s)):
+            raise ValueError(
+                f"expected finite times but got start_s={self.start_s!r}, "
+                f"duration_s={self.duration_s!r}"
+            )
         if self.start_s < 0:
             raise ValueError(f"expected start_s >= 0 but got start_s={self.start_s!r}")
         if self.duration_s <= 0:

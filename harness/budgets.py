@@ -34,6 +34,19 @@ _EXPRESSION = re.compile(
 _PHASE = re.compile(r"^(overall|baseline|recovery|during:[A-Za-z0-9_.-]+)$")
 
 
+def check_phase(phase: str) -> None:
+    if not _PHASE.match(phase):
+        raise ValueError(
+            "expected phase overall, baseline, recovery or during:<fault name> "
+            f"but got phase={phase!r}"
+        )
+
+
+def format_limit(limit: float) -> str:
+    """Every digit of the limit, without a trailing .0 on whole numbers."""
+    return str(int(limit)) if limit.is_integer() else repr(limit)
+
+
 def canonical_metric(name: str) -> str:
     """``p(99)`` (as k6 writes it) and ``p99_ms`` name the same metric."""
     k6 = _K6_PERCENTILE.match(name)
@@ -69,16 +82,12 @@ class Budget:
                 f"expected '<metric> <op> <number>' such as 'p99_ms < 500' but got {expression!r}"
             )
         metric, op, limit = match.groups()
-        if not _PHASE.match(phase):
-            raise ValueError(
-                "expected phase overall, baseline, recovery or during:<fault name> "
-                f"but got phase={phase!r}"
-            )
+        check_phase(phase)
         return cls(canonical_metric(metric), op, float(limit), phase, name)
 
     @property
     def expression(self) -> str:
-        return f"{self.metric} {self.op} {self.limit:g}"
+        return f"{self.metric} {self.op} {format_limit(self.limit)}"
 
     @property
     def label(self) -> str:

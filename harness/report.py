@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from harness.budgets import format_limit
 from harness.results import RunResult
 
 
@@ -33,7 +34,7 @@ def verdict_table(result: RunResult) -> Table:
             Text(budget.label),
             Text(budget.phase),
             _fmt(item.observed),
-            f"{budget.op} {budget.limit:g}",
+            f"{budget.op} {format_limit(budget.limit)}",
             status,
         )
     return table

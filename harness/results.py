@@ -45,9 +45,15 @@ class RunResult:
         phase = self.phases.get(budget.phase)
         if phase is None:
             return None
-        for bucket in self.buckets:
-            if bucket.second + 1 <= phase.start_s or bucket.second >= phase.end_s:
-                continue
+        # Seconds wholly inside the phase carry only its requests; edge seconds are judged only
+        # when the phase is too short to hold a whole one.
+        inside = [
+            b for b in self.buckets if phase.start_s <= b.second < b.second + 1 <= phase.end_s
+        ]
+        overlapping = [
+            b for b in self.buckets if phase.start_s < b.second + 1 and b.second < phase.end_s
+        ]
+        for bucket in inside or overlapping:
             second = PhaseStats(f"t={bucket.second}", bucket, bucket.second, bucket.second + 1)
             value = second.value(budget.metric)
             if value is not None and not budget.holds(value):

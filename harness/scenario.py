@@ -9,8 +9,9 @@ from typing import Any
 
 import yaml
 
-from faults import ProxyDown, ScheduledFault, Toxic
-from harness.budgets import Budget
+from faults import TOXIC_ATTRIBUTES, ProxyDown, ScheduledFault, Toxic
+from faults.network import STREAMS
+from harness.budgets import Budget, check_phase
 from harness.errors import ScenarioError
 
 # The proxies every topology wires: the client's path to the endpoint, the endpoint's to a stub.
@@ -258,19 +259,8 @@ def _faults(reader: _Reader, raw: Any) -> tuple[ScheduledFault, ...]:
             raise reader.error(
                 f"{path}.target", f"expected one of {list(PROXIES)} but got target={target!r}"
             )
-        kind = reader.text(doc, "type", path)
+        fault = _network_fault(reader, doc, path, target)
         try:
-            fault: Toxic | ProxyDown = (
-                ProxyDown(target)
-                if kind == "down"
-                else Toxic(
-                    type=kind,
-                    target=target,
-                    attributes=reader.mapping(doc.get("attributes", {}), f"{path}.attributes"),
-                    stream=str(doc.get("stream", "downstream")),
-                    toxicity=float(reader.number(doc, "toxicity", path, default=1.0, minimum=0)),
-                )
-            )
             scheduled.append(
                 ScheduledFault(
                     name=name,
@@ -286,6 +276,33 @@ def _faults(reader: _Reader, raw: Any) -> tuple[ScheduledFault, ...]:
     return tuple(scheduled)
 
 
+def _network_fault(
+    reader: _Reader, doc: Mapping[str, Any], path: str, target: str
+) -> Toxic | ProxyDown:
+    kind = reader.text(doc, "type", path)
+    if kind == "down":
+        extra = sorted({"attributes", "stream", "toxicity"} & set(doc))
+        if extra:
+            raise reader.error(f"{path}.{extra[0]}", "a down fault takes no attributes")
+        return ProxyDown(target)
+    if kind not in TOXIC_ATTRIBUTES:
+        kinds = [*sorted(TOXIC_ATTRIBUTES), "down"]
+        raise reader.error(f"{path}.type", f"expected one of {kinds} but got type={kind!r}")
+    stream = doc.get("stream", "downstream")
+    if stream not in STREAMS:
+        raise reader.error(
+            f"{path}.stream", f"expected one of {list(STREAMS)} but got stream={stream!r}"
+        )
+    toxicity = float(reader.number(doc, "toxicity", path, default=1.0, minimum=0))
+    if toxicity > 1:
+        raise reader.error(f"{path}.toxicity", f"expected toxicity <= 1 but got {toxicity!r}")
+    attributes = reader.mapping(doc.get("attributes", {}), f"{path}.attributes")
+    try:
+        return Toxic(kind, target, attributes, stream=stream, toxicity=toxicity)
+    except ValueError as exc:
+        raise reader.error(f"{path}.attributes", str(exc)) from exc
+
+
 def _budgets(reader: _Reader, raw: Any, faults: tuple[ScheduledFault, ...]) -> tuple[Budget, ...]:
     if not isinstance(raw, list):
         raise reader.error("budgets", f"expected a list but got {type(raw).__name__}")
@@ -297,14 +314,17 @@ def _budgets(reader: _Reader, raw: Any, faults: tuple[ScheduledFault, ...]) -> t
             item = {"expect": item}
         doc = reader.mapping(item, path)
         reader.known_keys(doc, path, {"expect", "phase", "name"})
+        phase = str(doc.get("phase", "overall"))
+        try:
+            check_phase(phase)
+        except ValueError as exc:
+            raise reader.error(f"{path}.phase", str(exc)) from exc
         try:
             budget = Budget.parse(
-                reader.text(doc, "expect", path),
-                phase=str(doc.get("phase", "overall")),
-                name=str(doc.get("name", "")),
+                reader.text(doc, "expect", path), phase=phase, name=str(doc.get("name", ""))
             )
         except ValueError as exc:
-            raise reader.error(path, str(exc)) from exc
+            raise reader.error(f"{path}.expect", str(exc)) from exc
         if budget.phase.startswith("during:") and budget.phase[7:] not in fault_names:
             raise reader.error(
                 f"{path}.phase",

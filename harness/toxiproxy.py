@@ -31,7 +31,7 @@ def find_toxiproxy_server(env: dict[str, str] | None = None) -> Path:
                 f"toxiproxy-server {TOXIPROXY_VERSION} binary or unset it"
             )
         return path
-    on_path = shutil.which("toxiproxy-server", path=environ.get("PATH"))
+    on_path = shutil.which("toxiproxy-server", path=environ.get("PATH", os.defpath))
     if on_path:
         return Path(on_path)
     bundled = _PROJECT_TOOLS / "toxiproxy-server"

@@ -1,0 +1,310 @@
+"""Scenario files: the shipped one parses; every malformed input names its field and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from faults import ProxyDown, ScheduledFault, Toxic
+from harness.budgets import Budget
+from harness.errors import ChaosError, ScenarioError
+from harness.scenario import EndpointSpec, LoadSpec, Scenario, load_scenario, parse_scenario
+
+SHIPPED = (
+    Path(__file__).resolve().parents[2] / "suites" / "scenarios" / "feature_store_latency.yaml"
+)
+
+_FAULTS = """\
+faults:
+  - name: slow
+    type: latency
+    target: feature-store
+    start_s: 2
+    duration_s: 3
+    attributes: {latency: 100}
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    file = tmp_path / "scenario.yaml"
+    file.write_text(text)
+    return file
+
+
+def _line_of(text: str, needle: str) -> int:
+    """1-based number of the only line containing ``needle``."""
+    lines = [n for n, line in enumerate(text.splitlines(), start=1) if needle in line]
+    if len(lines) != 1:
+        raise LookupError(f"expected {needle!r} on exactly one line but found it on {lines}")
+    return lines[0]
+
+
+def _load_error(tmp_path: Path, text: str) -> tuple[Path, ScenarioError]:
+    file = _write(tmp_path, text)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(file)
+    return file, info.value
+
+
+def test_shipped_scenario_parses_to_expected_values() -> None:
+    scenario = load_scenario(SHIPPED)
+
+    assert scenario.name == "feature-store-latency"
+    assert scenario.description.startswith("A 150 ms feature-store slowdown")
+    assert scenario.source == str(SHIPPED)
+    assert scenario.endpoint == EndpointSpec(concurrency=8, upstream_timeout_s=2.0)
+    assert scenario.load == LoadSpec(
+        rate=40.0,
+        duration_s=12.0,
+        records_per_request=1,
+        timeout_s=5.0,
+        max_connections=256,
+        keyspace=1000,
+    )
+    assert scenario.faults == (
+        ScheduledFault(
+            name="feature-store-slow",
+            fault=Toxic(
+                type="latency",
+                target="feature-store",
+                attributes={"latency": 150, "jitter": 0},
+                stream="downstream",
+                toxicity=1.0,
+            ),
+            start_s=4.0,
+            duration_s=4.0,
+        ),
+    )
+    during = "during:feature-store-slow"
+    assert scenario.budgets == (
+        Budget("error_rate", "<", 0.01),
+        Budget("p99_ms", "<", 500.0),
+        Budget("p50_ms", "<", 50.0, phase="baseline"),
+        Budget("error_rate", "<", 0.01, phase=during),
+        Budget("p99_ms", "<", 400.0, phase=during),
+        Budget("p99_ms", "<", 100.0, phase="recovery"),
+    )
+    assert scenario.phase_names() == ["overall", "baseline", during, "recovery"]
+
+
+def test_minimal_scenario_takes_defaults_and_shorthand_budgets() -> None:
+    text = """\
+name: minimal
+load: {rate: 5, duration_s: 2}
+faults:
+  - {name: gone, type: down, target: endpoint, start_s: 0.5, duration_s: 1}
+budgets:
+  - "p(95) < 200"
+"""
+    scenario = parse_scenario(text, source="inline.yaml")
+
+    assert scenario == Scenario(
+        name="minimal",
+        load=LoadSpec(rate=5.0, duration_s=2.0),
+        endpoint=EndpointSpec(),
+        faults=(ScheduledFault("gone", ProxyDown("endpoint"), 0.5, 1.0),),
+        budgets=(Budget("p95_ms", "<", 200.0),),
+        source="inline.yaml",
+    )
+    assert isinstance(scenario.load.rate, float)
+
+
+_LOAD = "load:\n  rate: 10\n  duration_s: 10\n"
+
+# (id, file text, field path, a text unique to the line the error must point at, message fragment)
+MALFORMED = [
+    ("missing-load", "name: x\nfaults: []\n", "load", "name: x", "required field is missing"),
+    (
+        "negative-rate",
+        "name: x\nload:\n  duration_s: 10\n  rate: -5\n",
+        "load.rate",
+        "rate: -5",
+        "expected rate > 0 but got rate=-5",
+    ),
+    (
+        "zero-rate",
+        "name: x\nload:\n  duration_s: 10\n  rate: 0\n",
+        "load.rate",
+        "rate: 0",
+        "expected rate > 0 but got rate=0",
+    ),
+    (
+        "string-rate",
+        "name: x\nload:\n  duration_s: 10\n  rate: fast\n",
+        "load.rate",
+        "rate: fast",
+        "expected a number but got rate='fast'",
+    ),
+    (
+        "unknown-top-level-key",
+        f"name: x\n{_LOAD}colour: blue\n",
+        "colour",
+        "colour: blue",
+        "unknown field",
+    ),
+    (
+        "unknown-toxic-type",
+        f"name: x\n{_LOAD}{_FAULTS.replace('type: latency', 'type: jitterbug')}",
+        "faults[0].type",
+        "type: jitterbug",
+        "type='jitterbug'",
+    ),
+    (
+        "unknown-toxic-attribute",
+        f"name: x\n{_LOAD}{_FAULTS.replace('{latency: 100}', '{lag: 100}')}",
+        "faults[0].attributes",
+        "{lag: 100}",
+        "but got ['lag']",
+    ),
+    (
+        "non-integer-attribute",
+        f"name: x\n{_LOAD}{_FAULTS.replace('{latency: 100}', '{latency: 1.5}')}",
+        "faults[0].attributes",
+        "{latency: 1.5}",
+        "expected a non-negative integer but got latency=1.5",
+    ),
+    (
+        "unknown-fault-target",
+        f"name: x\n{_LOAD}{_FAULTS.replace('target: feature-store', 'target: database')}",
+        "faults[0].target",
+        "target: database",
+        "but got target='database'",
+    ),
+    (
+        "duplicate-fault-names",
+        f"name: x\n{_LOAD}{_FAULTS}"
+        "  - type: latency\n"
+        "    name: slow\n"
+        "    target: endpoint\n"
+        "    start_s: 6\n"
+        "    duration_s: 1\n",
+        "faults[1].name",
+        "    name: slow",
+        "'slow' appears twice",
+    ),
+    (
+        "fault-ends-after-load",
+        f"name: x\n{_LOAD}{_FAULTS.replace('duration_s: 3', 'duration_s: 9')}",
+        "faults[0].duration_s",
+        "duration_s: 9",
+        "fault ends at 11s, after load ends at 10s",
+    ),
+    (
+        "budget-bad-expression",
+        f"name: x\n{_LOAD}budgets:\n  - expect: p99_ms < 500\n  - expect: p99 is low\n",
+        "budgets[1].expect",
+        "p99 is low",
+        "but got 'p99 is low'",
+    ),
+    (
+        "budget-phase-during-unknown",
+        f"name: x\n{_LOAD}{_FAULTS}budgets:\n"
+        "  - expect: p99_ms < 500\n"
+        "  - expect: p99_ms < 400\n"
+        "    phase: during:unknown\n",
+        "budgets[1].phase",
+        "phase: during:unknown",
+        "expected during:<one of ['slow']> but got phase='during:unknown'",
+    ),
+    (
+        "baseline-without-faults",
+        f"name: x\n{_LOAD}budgets:\n  - expect: p50_ms < 50\n    phase: baseline\n",
+        "budgets[0].phase",
+        "phase: baseline",
+        "phase baseline needs at least one fault",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "needle", "fragment"),
+    [pytest.param(*case[1:], id=case[0]) for case in MALFORMED],
+)
+def test_malformed_scenario_names_field_and_line(
+    tmp_path: Path, text: str, field: str, needle: str, fragment: str
+) -> None:
+    file, error = _load_error(tmp_path, text)
+
+    line = _line_of(text, needle)
+    assert error.field == field
+    assert error.source == f"{file}:{line}"
+    assert str(error).startswith(f"{file}:{line}: {field}: ")
+    assert fragment in str(error)
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "needle"),
+    [
+        pytest.param(
+            f"name: x\n{_LOAD}{_FAULTS.replace('type: latency', 'type: jitterbug')}",
+            "faults[0].type",
+            "type: jitterbug",
+            id="toxic-type",
+        ),
+        pytest.param(
+            f"name: x\n{_LOAD}{_FAULTS.replace('{latency: 100}', '{lag: 100}')}",
+            "faults[0].attributes",
+            "{lag: 100}",
+            id="toxic-attribute",
+        ),
+        pytest.param(
+            f"name: x\n{_LOAD}{_FAULTS.replace('{latency: 100}', '{latency: 1.5}')}",
+            "faults[0].attributes",
+            "{latency: 1.5}",
+            id="non-integer-attribute",
+        ),
+        pytest.param(
+            f"name: x\n{_LOAD}budgets:\n  - expect: p99_ms < 500\n    phase: sometime\n",
+            "budgets[0].phase",
+            "phase: sometime",
+            id="budget-phase-word",
+        ),
+    ],
+)
+def test_invalid_fault_or_budget_value_names_its_own_field(
+    tmp_path: Path, text: str, field: str, needle: str
+) -> None:
+    file, error = _load_error(tmp_path, text)
+
+    assert error.field == field
+    assert error.source == f"{file}:{_line_of(text, needle)}"
+
+
+def test_invalid_yaml_names_file_and_line(tmp_path: Path) -> None:
+    text = "name: x\nload:\n  rate: [10\n  duration_s: 10\n"
+    file, error = _load_error(tmp_path, text)
+
+    assert error.source == str(file)
+    assert str(error).startswith(f"{file}: not valid YAML")
+    assert "line 4" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        pytest.param("- name: x\n- load: 1\n", "list", id="list"),
+        pytest.param("just a string\n", "str", id="scalar"),
+        pytest.param("", "NoneType", id="empty"),
+    ],
+)
+def test_non_mapping_document_is_rejected(tmp_path: Path, text: str, found: str) -> None:
+    _, error = _load_error(tmp_path, text)
+
+    assert str(error).endswith(f"expected a mapping but got {found}")
+
+
+def test_unreadable_path_is_a_scenario_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+
+    with pytest.raises(ScenarioError, match="cannot read scenario file") as info:
+        load_scenario(missing)
+
+    assert info.value.source == str(missing)
+    assert isinstance(info.value, ChaosError)
+    assert isinstance(info.value.__cause__, OSError)
+
+
+def test_directory_is_an_unreadable_path(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="cannot read scenario file"):
+        load_scenario(tmp_path)
