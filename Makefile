@@ -15,7 +15,7 @@ demo: provision
 	$(BIN)/serving-chaos run $(SCENARIO) --backend process --report-dir $(REPORT_DIR)
 
 test: provision lint types
-	$(BIN)/python -m pytest tests suites
+	$(BIN)/python -m pytest tests/unit tests/plugin tests/integration suites
 
 lint: provision
 	$(BIN)/ruff check .
