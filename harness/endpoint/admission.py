@@ -1,5 +1,5 @@
-"""Provisioned concurrency: a fixed number of units, each serving one request at a time,
-in front of a bounded FIFO queue that turns callers away at once when it is full."""
+"""Provisioned concurrency: a number of slots, each serving one request at a time, in front of
+a bounded FIFO queue that turns callers away at once when it is full."""
 
 from __future__ import annotations
 
@@ -10,18 +10,28 @@ from contextlib import asynccontextmanager
 
 
 class QueueFull(Exception):
-    """Every unit is busy and the queue holds its limit; the caller should be turned away."""
+    """Every slot is busy and the queue holds its limit; the caller should be turned away."""
+
+
+class QueueTimeout(Exception):
+    """The caller waited in the queue longer than the queue timeout allows."""
 
 
 class Admission:
-    def __init__(self, concurrency: int, max_queue: int) -> None:
-        if concurrency < 1:
-            raise ValueError(f"expected concurrency >= 1 but got concurrency={concurrency}")
+    """Slots and the queue in front of them; the capacity may change while requests run.
+
+    A shrink never interrupts running requests: surplus slots retire as their holders finish.
+    """
+
+    def __init__(self, concurrency: int, max_queue: int, *, queue_timeout_s: float = 0.0) -> None:
+        if concurrency < 0:
+            raise ValueError(f"expected concurrency >= 0 but got concurrency={concurrency}")
         if max_queue < 0:
             raise ValueError(f"expected max_queue >= 0 but got max_queue={max_queue}")
         self.concurrency = concurrency
         self.max_queue = max_queue
-        self._free = concurrency
+        self.queue_timeout_s = queue_timeout_s
+        self._busy = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     @property
@@ -30,11 +40,21 @@ class Admission:
 
     @property
     def inflight(self) -> int:
-        return self.concurrency - self._free
+        return self._busy
+
+    def resize(self, concurrency: int) -> None:
+        """Change the number of slots; new ones go to waiting callers at once."""
+        if concurrency < 0:
+            raise ValueError(f"expected concurrency >= 0 but got concurrency={concurrency}")
+        self.concurrency = concurrency
+        self._dispatch()
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[None]:
-        """Hold one unit for the body of the `async with`; raises QueueFull without waiting."""
+        """Hold one slot for the body of the `async with`.
+
+        Raises QueueFull without waiting, or QueueTimeout after waiting `queue_timeout_s`.
+        """
         await self._acquire()
         try:
             yield
@@ -42,30 +62,40 @@ class Admission:
             self._release()
 
     async def _acquire(self) -> None:
-        # Newcomers never overtake the queue, even when a unit has just come free.
-        if self._free > 0 and not self._waiters:
-            self._free -= 1
+        # Newcomers never overtake the queue, even when a slot has just come free.
+        if self._busy < self.concurrency and not self._waiters:
+            self._busy += 1
             return
         if len(self._waiters) >= self.max_queue:
             raise QueueFull
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            await waiter
+            async with asyncio.timeout(self.queue_timeout_s or None):
+                await waiter
+        except TimeoutError:
+            self._abandon(waiter)
+            raise QueueTimeout from None
         except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                # The unit was handed over just as the caller went away: pass it on.
-                self._release()
-            elif waiter in self._waiters:
-                # A release may already have dropped the cancelled waiter from the queue.
-                self._waiters.remove(waiter)
+            self._abandon(waiter)
             raise
 
+    def _abandon(self, waiter: asyncio.Future[None]) -> None:
+        if waiter.done() and not waiter.cancelled():
+            # The slot was handed over just as the caller went away: pass it on.
+            self._release()
+        elif waiter in self._waiters:
+            # A dispatch may already have dropped the cancelled waiter from the queue.
+            self._waiters.remove(waiter)
+
     def _release(self) -> None:
-        # Hand the unit straight to the oldest waiter so nobody can slip in between.
-        while self._waiters:
+        self._busy -= 1
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        # Hand free slots straight to the oldest waiters so nobody can slip in between.
+        while self._busy < self.concurrency and self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
-                return
-        self._free += 1
+                self._busy += 1

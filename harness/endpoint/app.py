@@ -3,57 +3,94 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
+import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from importlib import metadata
 
 import aiohttp
 from aiohttp import web
 
-from harness.endpoint.admission import Admission, QueueFull
+from harness.endpoint.admission import Admission, QueueFull, QueueTimeout
+from harness.endpoint.autoscaler import Autoscaler
+from harness.endpoint.batching import Batcher
+from harness.endpoint.cache import LookupCache
 from harness.endpoint.config import EndpointConfig
 from harness.endpoint.errors import ApiError
-from harness.endpoint.features import TARGET, FeatureClient
+from harness.endpoint.features import ENRICHMENT, FEATURE_STORE, VectorLookup
 from harness.endpoint.metrics import CLIENT_CLOSED, METRICS_CONTENT_TYPE, EndpointMetrics
-from harness.endpoint.model import LogisticModel
+from harness.endpoint.model import FEATURE_WIDTH, LogisticModel
+from harness.endpoint.ratelimit import TokenBucket
 from harness.endpoint.records import Record, entity_key, parse_records
+from harness.endpoint.retry_budget import RetryBudget
+from harness.endpoint.upstream import RetryPolicy, UpstreamClient
 
 
 @dataclass(slots=True)
 class _Endpoint:
     config: EndpointConfig
     admission: Admission
+    scaler: Autoscaler
     metrics: EndpointMetrics
     model: LogisticModel
     version: str
-    features: FeatureClient | None = None
+    front_door: TokenBucket | None = None
+    batcher: Batcher | None = None
+    features: VectorLookup | None = None
+    enrichment: VectorLookup | None = None
+    started: bool = False
 
 
 _ENDPOINT = web.AppKey("endpoint", _Endpoint)
 
 
 def make_app(config: EndpointConfig) -> web.Application:
-    """Build the endpoint with its own metrics registry, admission queue and model.
+    """Build the endpoint with its own metrics registry, admission queue, scaler and model.
 
     Run it with handler cancellation on (as `serve` and aiohttp's TestServer do) so a client
     that disconnects gives its unit or queue place back at once.
     """
-    admission = Admission(config.concurrency, config.queue_limit)
-    # aiohttp enforces client_max_size while reading, so a chunked body is never read whole.
-    app = web.Application(client_max_size=config.max_payload_bytes)
-    app[_ENDPOINT] = _Endpoint(
+    # With dynamic batching a unit takes a batch's worth of requests at once, as Ray Serve
+    # needs max_ongoing_requests >= max_batch_size for its batches to fill.
+    slots = config.max_batch_size
+    admission = Admission(
+        config.concurrency * slots, config.queue_limit, queue_timeout_s=config.queue_timeout_s
+    )
+    metrics = EndpointMetrics(admission)
+    scaler = Autoscaler(
+        config,
+        now=time.monotonic(),
+        load=lambda: admission.inflight + admission.queued,
+        resize=admission.resize,
+        slots_per_unit=slots,
+        on_event=lambda direction: metrics.scale_events.labels(direction=direction).inc(),
+    )
+    metrics.watch(scaler)
+    endpoint = _Endpoint(
         config=config,
         admission=admission,
-        metrics=EndpointMetrics(admission),
+        scaler=scaler,
+        metrics=metrics,
         model=LogisticModel(config.seed),
         version=_version(),
     )
-    app.cleanup_ctx.append(_upstream_session)
+    if config.max_qps > 0:
+        endpoint.front_door = TokenBucket(config.max_qps)
+    if config.max_batch_size > 1:
+        delay_s = config.max_batch_delay_ms / 1000.0
+        endpoint.batcher = Batcher(config.max_batch_size, delay_s, partial(_score, endpoint))
+    # aiohttp enforces client_max_size while reading, so a chunked body is never read whole.
+    app = web.Application(client_max_size=config.max_payload_bytes)
+    app[_ENDPOINT] = endpoint
+    app.cleanup_ctx.append(_upstreams)
+    app.cleanup_ctx.append(_scaling)
     app.router.add_post("/serving-endpoints/{name}/invocations", _invocations)
     app.router.add_post("/invocations", _invocations)
-    app.router.add_get("/ping", _health)
+    app.router.add_get("/ping", _ping)
     app.router.add_get("/health", _health)
     app.router.add_get("/version", _version_handler)
     app.router.add_get("/metrics", _metrics)
@@ -72,25 +109,73 @@ def serve(config: EndpointConfig) -> None:
     )
 
 
-async def _upstream_session(app: web.Application) -> AsyncIterator[None]:
+async def _upstreams(app: web.Application) -> AsyncIterator[None]:
     endpoint = app[_ENDPOINT]
     config = endpoint.config
-    metrics = endpoint.metrics
+    session = None
+    if config.feature_store_url or config.enrichment_url:
+        # One pooled keep-alive session for the app's lifetime, as a production server holds.
+        session = aiohttp.ClientSession()
+        if config.feature_store_url:
+            endpoint.features = _lookup(
+                session, endpoint, FEATURE_STORE, config.feature_store_url, "features"
+            )
+        if config.enrichment_url:
+            endpoint.enrichment = _lookup(
+                session, endpoint, ENRICHMENT, config.enrichment_url, "enrich"
+            )
+    endpoint.started = True
+    try:
+        yield
+    finally:
+        endpoint.started = False
+        endpoint.features = endpoint.enrichment = None
+        if session is not None:
+            await session.close()
 
-    def record(outcome: str) -> None:
-        metrics.upstream_calls.labels(target=TARGET, outcome=outcome).inc()
 
-    # One pooled keep-alive session for the app's lifetime, as a production server would hold.
-    session = aiohttp.ClientSession() if config.feature_store_url else None
-    endpoint.features = FeatureClient(
-        session, config.feature_store_url, timeout_s=config.upstream_timeout_s, record=record
+def _lookup(
+    session: aiohttp.ClientSession, endpoint: _Endpoint, target: str, url: str, route: str
+) -> VectorLookup:
+    """One external API as the endpoint reaches it: retrying client, budget and cache."""
+    config = endpoint.config
+    policy = RetryPolicy(
+        timeout_s=config.upstream_timeout_s,
+        max_attempts=config.upstream_max_attempts,
+        backoff_base_s=config.upstream_backoff_base_s,
+        backoff_cap_s=config.upstream_backoff_cap_s,
+    )
+    budget = None
+    if config.retry_budget_tokens > 0:
+        budget = RetryBudget(config.retry_budget_tokens, config.retry_budget_ratio)
+    client = UpstreamClient(
+        session, target=target, policy=policy, budget=budget, metrics=endpoint.metrics
+    )
+    cache: LookupCache[list[float]] = LookupCache(
+        ttl_s=config.cache_ttl_s,
+        single_flight=config.single_flight,
+        record=partial(endpoint.metrics.cache_event, target),
+    )
+    return VectorLookup(client, url, route, cache)
+
+
+async def _scaling(app: web.Application) -> AsyncIterator[None]:
+    endpoint = app[_ENDPOINT]
+    task = (
+        asyncio.create_task(_scale_loop(endpoint.scaler)) if endpoint.config.autoscaling else None
     )
     try:
         yield
     finally:
-        endpoint.features = None
-        if session is not None:
-            await session.close()
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def _scale_loop(scaler: Autoscaler) -> None:
+    while True:
+        scaler.tick(time.monotonic())
+        await asyncio.sleep(scaler.next_tick_s(time.monotonic()))
 
 
 async def _invocations(request: web.Request) -> web.Response:
@@ -109,15 +194,63 @@ async def _invocations(request: web.Request) -> web.Response:
 
 
 async def _invoke(request: web.Request, endpoint: _Endpoint) -> web.Response:
+    config = endpoint.config
     try:
-        name = request.match_info.get("name")
-        if name is not None and name != endpoint.config.name:
-            raise ApiError(404, f"expected endpoint name={endpoint.config.name!r} but got {name=}")
-        records = await _read_records(request, endpoint.config)
-        predictions = await _predict(endpoint, records)
+        _authorize(request, endpoint)
+        _front_door(endpoint)
+        deadline = asyncio.timeout(config.request_timeout_s or None)
+        try:
+            async with deadline:
+                predictions = await _handle(request, endpoint)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            endpoint.metrics.rejected.labels(reason="deadline").inc()
+            raise ApiError(
+                504,
+                f"request did not finish within request_timeout_s={config.request_timeout_s}",
+                error_code="DEADLINE_EXCEEDED",
+            ) from None
     except ApiError as err:
         return web.json_response(err.body(), status=err.status, headers=err.headers)
     return web.json_response({"predictions": predictions})
+
+
+def _authorize(request: web.Request, endpoint: _Endpoint) -> None:
+    token = endpoint.config.auth_token
+    if not token:
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        endpoint.metrics.rejected.labels(reason="unauthenticated").inc()
+        raise ApiError(401, "expected an 'Authorization: Bearer <token>' header")
+    # A constant-time comparison, as a real server must not leak the token through timing.
+    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        endpoint.metrics.rejected.labels(reason="forbidden").inc()
+        raise ApiError(403, "the bearer token is not valid for this endpoint")
+
+
+def _front_door(endpoint: _Endpoint) -> None:
+    bucket = endpoint.front_door
+    if bucket is None:
+        return
+    wait_s = bucket.take()
+    if wait_s > 0:
+        endpoint.metrics.rejected.labels(reason="qps_limit").inc()
+        raise ApiError(
+            429,
+            f"endpoint QPS limit of {bucket.rate:g} exceeded",
+            headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
+        )
+
+
+async def _handle(request: web.Request, endpoint: _Endpoint) -> list[float]:
+    name = request.match_info.get("name")
+    if name is not None and name != endpoint.config.name:
+        raise ApiError(404, f"expected endpoint name={endpoint.config.name!r} but got {name=}")
+    records = await _read_records(request, endpoint.config)
+    return await _predict(endpoint, records)
 
 
 async def _read_records(request: web.Request, config: EndpointConfig) -> list[Record]:
@@ -143,36 +276,73 @@ async def _read_records(request: web.Request, config: EndpointConfig) -> list[Re
 async def _predict(endpoint: _Endpoint, records: list[Record]) -> list[float]:
     config = endpoint.config
     arrived = time.perf_counter()
+    retry_after = {"Retry-After": str(config.retry_after_s)}
     try:
         async with endpoint.admission.unit():
             endpoint.metrics.queue_time.observe(time.perf_counter() - arrived)
             return await _run_unit(endpoint, records)
     except QueueFull:
+        endpoint.metrics.rejected.labels(reason="queue_full").inc()
         raise ApiError(
             config.overflow_status,
-            f"all {config.concurrency} units busy and {config.queue_limit} requests queued",
-            headers={"Retry-After": str(config.retry_after_s)},
+            f"all {endpoint.scaler.ready} units busy and {config.queue_limit} requests queued",
+            headers=retry_after,
+        ) from None
+    except QueueTimeout:
+        endpoint.metrics.rejected.labels(reason="queue_timeout").inc()
+        raise ApiError(
+            503,
+            f"waited longer than queue_timeout_s={config.queue_timeout_s} for a unit",
+            headers=retry_after,
         ) from None
 
 
 async def _run_unit(endpoint: _Endpoint, records: list[Record]) -> list[float]:
-    """The work one unit does for a request: lookups, scoring, and the configured busy time."""
-    config = endpoint.config
-    features = endpoint.features
-    if features is None:
+    """The work one unit does for a request: lookups, then scoring (alone or in a batch)."""
+    if not endpoint.started:
         raise ApiError(503, "endpoint is not ready")
-    vectors = await features.fetch_all([entity_key(record) for record in records])
+    vectors = await _lookups(endpoint, records)
+    if endpoint.batcher is not None:
+        return await endpoint.batcher.submit(records, vectors)
+    return await _score(endpoint, records, vectors)
+
+
+async def _lookups(endpoint: _Endpoint, records: list[Record]) -> list[list[float]]:
+    keys = [entity_key(record) for record in records]
+    features, enrichment = endpoint.features, endpoint.enrichment
+    vectors = [[0.0] * FEATURE_WIDTH for _ in keys]
+    if features is not None:
+        vectors = await features.fetch_all(keys)
+    if enrichment is not None:
+        # One call per request, keyed by the request's first record, as a per-request context.
+        context = await enrichment.fetch(keys[0] if keys else endpoint.config.name)
+        vectors = [[a + b for a, b in zip(v, context, strict=False)] for v in vectors]
+    return vectors
+
+
+async def _score(
+    endpoint: _Endpoint, records: list[Record], vectors: Sequence[Sequence[float]]
+) -> list[float]:
+    endpoint.metrics.batch_size.observe(len(records))
     predictions = endpoint.model.predict(records, vectors)
-    busy_ms = config.service_time_ms + config.per_record_ms * len(records)
-    if busy_ms > 0:
+    busy_s = endpoint.config.service_time_s(len(records))
+    if busy_s > 0:
         # Sleeping, not spinning, keeps the loop free: this models a busy unit, not a busy CPU.
-        await asyncio.sleep(busy_ms / 1000.0)
+        await asyncio.sleep(busy_s)
     return predictions
 
 
+async def _ping(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
 async def _health(request: web.Request) -> web.Response:
-    if request.app[_ENDPOINT].features is None:
+    endpoint = request.app[_ENDPOINT]
+    if not endpoint.started:
         return web.json_response({"status": "starting"}, status=503)
+    if endpoint.scaler.ready == 0:
+        status = "cold" if endpoint.scaler.target > 0 else "scaled to zero"
+        return web.json_response({"status": status}, status=503)
     return web.json_response({"status": "ok"})
 
 

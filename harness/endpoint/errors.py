@@ -8,6 +8,8 @@ from harness.errors import ChaosError
 
 _CODES = {
     400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
     404: "RESOURCE_DOES_NOT_EXIST",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
@@ -22,10 +24,15 @@ class ApiError(ChaosError):
     """A request the endpoint answers with an error status instead of predictions."""
 
     def __init__(
-        self, status: int, message: str, *, headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        error_code: str | None = None,
     ) -> None:
         self.status = status
-        self.error_code = _CODES.get(status, "INTERNAL_ERROR")
+        self.error_code = error_code or _CODES.get(status, "INTERNAL_ERROR")
         self.message = message
         self.headers = dict(headers or {})
         super().__init__(f"{status} {self.error_code}: {message}")

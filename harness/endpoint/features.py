@@ -1,44 +1,32 @@
-"""The endpoint's client for the feature store: one lookup per record over a shared session."""
+"""Feature vectors by key from an external API (the feature store, or the enrichment API),
+through the lookup cache and the retrying upstream client."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from urllib.parse import quote
 
-import aiohttp
-from yarl import URL
-
+from harness.endpoint.cache import LookupCache
 from harness.endpoint.errors import ApiError
-from harness.endpoint.model import FEATURE_WIDTH
+from harness.endpoint.upstream import UpstreamClient, UpstreamError
 
-TARGET = "feature-store"
+FEATURE_STORE = "feature-store"
+ENRICHMENT = "enrichment"
 
 
-class FeatureClient:
-    """Fetches feature vectors; every failure becomes an ApiError (502, or 504 on timeout).
-
-    `record` is told the outcome of every call (ok, timeout, http_4xx, http_5xx, error, malformed).
-    """
+class VectorLookup:
+    """GET {base_url}/{route}/{key} answers {"features": [numbers]}; failures are ApiErrors."""
 
     def __init__(
-        self,
-        session: aiohttp.ClientSession | None,
-        base_url: str,
-        *,
-        timeout_s: float,
-        record: Callable[[str], None],
+        self, client: UpstreamClient, base_url: str, route: str, cache: LookupCache[list[float]]
     ) -> None:
-        self._session = session
-        self._base = base_url.rstrip("/")
-        self._timeout_s = timeout_s
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._record = record
+        self._client = client
+        self._prefix = f"{base_url.rstrip('/')}/{route}/"
+        self._cache = cache
 
     async def fetch_all(self, keys: Sequence[str]) -> list[list[float]]:
-        """Features for every key, looked up concurrently; the first failure cancels the rest."""
-        if self._session is None:
-            return [[0.0] * FEATURE_WIDTH for _ in keys]
+        """Vectors for every key, looked up concurrently; the first failure cancels the rest."""
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(self.fetch(key)) for key in keys]
@@ -51,28 +39,15 @@ class FeatureClient:
         return [task.result() for task in tasks]
 
     async def fetch(self, key: str) -> list[float]:
-        if self._session is None:
-            return [0.0] * FEATURE_WIDTH
-        url = f"{self._base}/features/{quote(key, safe='')}"
-        try:
-            async with self._session.get(URL(url, encoded=True), timeout=self._timeout) as resp:
-                if resp.status != 200:
-                    self._record(f"http_{resp.status // 100}xx")
-                    raise ApiError(502, f"feature store answered {resp.status} for GET {url}")
-                body = await resp.json()
-        except TimeoutError as exc:
-            self._record("timeout")
-            raise ApiError(
-                504, f"feature store did not answer within {self._timeout_s}s for GET {url}"
-            ) from exc
-        except (aiohttp.ClientError, ValueError) as exc:
-            self._record("error")
-            raise ApiError(502, f"feature store call GET {url} failed (caused by {exc!r})") from exc
-        vector = _vector(body)
+        return await self._cache.get(key, lambda: self._load(key))
+
+    async def _load(self, key: str) -> list[float]:
+        url = self._prefix + quote(key, safe="")
+        vector = _vector(await self._client.get_json(url))
         if vector is None:
-            self._record("malformed")
-            raise ApiError(502, f"feature store sent no 'features' list of numbers for GET {url}")
-        self._record("ok")
+            target = self._client.target
+            message = f"{target} sent no 'features' list of numbers for GET {url}"
+            raise UpstreamError(502, message, retryable=False)
         return vector
 
 

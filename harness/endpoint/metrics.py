@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from harness.endpoint.admission import Admission
+from harness.endpoint.autoscaler import Autoscaler
 
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 # A disconnected client gets no response; nginx's 499 names that outcome in the status counts.
@@ -13,6 +14,7 @@ CLIENT_CLOSED = 499
 
 _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _MILLIS = tuple(s * 1000.0 for s in _SECONDS)
+_BATCH = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
 class EndpointMetrics:
@@ -42,6 +44,45 @@ class EndpointMetrics:
             ("target", "outcome"),
             registry=r,
         )
+        self.upstream_errors = Counter(
+            "serving_upstream_errors", "Failed external calls by target.", ("target",), registry=r
+        )
+        self.upstream_retries = Counter(
+            "serving_upstream_retries",
+            "Retries of external calls by target.",
+            ("target",),
+            registry=r,
+        )
+        self.upstream_retries_throttled = Counter(
+            "serving_upstream_retries_throttled",
+            "Retries the retry budget refused, by target.",
+            ("target",),
+            registry=r,
+        )
+        self.cache_hits = Counter(
+            "serving_cache_hits", "Lookups answered from the cache.", ("target",), registry=r
+        )
+        self.cache_misses = Counter(
+            "serving_cache_misses", "Lookups that needed an upstream call.", ("target",), registry=r
+        )
+        self.cache_shared = Counter(
+            "serving_cache_shared",
+            "Misses that joined an upstream call already in flight (single-flight).",
+            ("target",),
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "serving_model_batch_size", "Records per model call.", buckets=_BATCH, registry=r
+        )
+        self.rejected = Counter(
+            "serving_rejected_requests",
+            "Requests turned away before scoring, by reason.",
+            ("reason",),
+            registry=r,
+        )
+        self.scale_events = Counter(
+            "serving_scale_events", "Scaling decisions by direction.", ("direction",), registry=r
+        )
         self.request_count = Counter("request_count", "Requests served.", registry=r)
         self.request_4xx = Counter("request_4xx_count", "Requests answered 4xx.", registry=r)
         self.request_5xx = Counter("request_5xx_count", "Requests answered 5xx.", registry=r)
@@ -55,8 +96,24 @@ class EndpointMetrics:
         Gauge("serving_inflight_requests", "Requests holding a unit.", registry=r).set_function(
             lambda: admission.inflight
         )
+
+    def watch(self, scaler: Autoscaler) -> None:
+        """Expose the scaler's state; read at scrape time like the admission gauges."""
+        r = self.registry
         for name in ("serving_provisioned_concurrency", "provisioned_concurrent_requests_total"):
-            Gauge(name, "Units provisioned.", registry=r).set(admission.concurrency)
+            Gauge(name, "Units ready to serve.", registry=r).set_function(lambda: scaler.ready)
+        Gauge(
+            "serving_provisioned_concurrency_target",
+            "Units the scaler wants, those still provisioning included.",
+            registry=r,
+        ).set_function(lambda: scaler.target)
+        Gauge(
+            "serving_scaler_panic", "1 while the scaler is in panic mode.", registry=r
+        ).set_function(lambda: int(scaler.panicking))
+
+    def cache_event(self, target: str, event: str) -> None:
+        counter = {"hit": self.cache_hits, "miss": self.cache_misses}.get(event, self.cache_shared)
+        counter.labels(target=target).inc()
 
     def observe(self, status: int, seconds: float) -> None:
         """Record one finished invocation."""

@@ -32,6 +32,8 @@ def make_app(config: StubConfig) -> web.Application:
     app = web.Application(middlewares=[_count_requests])
     app[_STUB] = _Stub(config=config, faults=FaultSwitch(config.seed), metrics=StubMetrics())
     app.router.add_get("/features/{key}", _features)
+    # The enrichment API is the same kind of keyed lookup; one stub can play either part.
+    app.router.add_get("/enrich/{key}", _features)
     app.router.add_get("/health", _ok)
     app.router.add_get("/ping", _ok)
     app.router.add_get("/metrics", _metrics)

@@ -312,7 +312,9 @@ def test_slow_feature_store_is_504() -> None:
                 text = await _metrics(client)
         assert status == 504
         assert body["error_code"] == "UPSTREAM_ERROR"
-        assert _sample(text, "serving_upstream_calls_total", outcome="timeout") == 1
+        # Three attempts by default, each timing out.
+        assert _sample(text, "serving_upstream_calls_total", outcome="timeout") == 3
+        assert _sample(text, "serving_upstream_retries_total", target="feature-store") == 2
 
     _run(scenario)
 
