@@ -53,6 +53,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_PASSED if result.passed else EXIT_VIOLATED
 
 
+def _cmd_load(args: argparse.Namespace) -> int:
+    from harness.loadgen.command import run_load
+
+    return run_load(args)
+
+
 def _cmd_endpoint(args: argparse.Namespace) -> int:
     from harness import endpoint
 
@@ -91,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--report-dir", type=Path, default=Path("reports"), help="where results.json goes"
     )
     run.set_defaults(handler=_cmd_run)
+
+    load = commands.add_parser("load", help="standalone open-loop (or closed-loop) load")
+    from harness.loadgen.options import add_arguments as add_load_arguments
+
+    add_load_arguments(load)
+    load.set_defaults(handler=_cmd_load)
 
     serve_endpoint = commands.add_parser("endpoint", help="run the reference serving endpoint")
     endpoint.add_arguments(serve_endpoint)

@@ -80,6 +80,33 @@ class Tally:
     def max_ms(self) -> float | None:
         return round(self.latency.get_max_value() / 1000.0, 3) if self.requests else None
 
+    def merge(self, other: Tally) -> None:
+        """Add ``other``'s requests to this tally; HDR addition is exact, not an estimate."""
+        self.latency.add(other.latency)
+        self.service.add(other.service)
+        self.statuses.update(other.statuses)
+        self.failures.update(other.failures)
+        if other.queue_depth is not None or other.inflight is not None:
+            self.sample(other.queue_depth, other.inflight)
+
+    def encode(self) -> dict[str, Any]:
+        """A plain, picklable and JSON-able form; histograms in HDR's compressed encoding."""
+        return {
+            "latency": self.latency.encode(),
+            "service": self.service.encode(),
+            "statuses": {str(code): n for code, n in self.statuses.items()},
+            "failures": dict(self.failures),
+            "queue_depth": self.queue_depth,
+            "inflight": self.inflight,
+        }
+
+    def merge_encoded(self, encoded: dict[str, Any]) -> None:
+        self.latency.add(HdrHistogram.decode(encoded["latency"]))
+        self.service.add(HdrHistogram.decode(encoded["service"]))
+        self.statuses.update({int(code): n for code, n in encoded["statuses"].items()})
+        self.failures.update(encoded["failures"])
+        self.sample(encoded["queue_depth"], encoded["inflight"])
+
 
 @dataclass(slots=True)
 class Bucket(Tally):
@@ -87,6 +114,13 @@ class Bucket(Tally):
 
     second: int = 0
     offered: int = 0
+
+    def encode(self) -> dict[str, Any]:
+        return {**Tally.encode(self), "second": self.second, "offered": self.offered}
+
+    def merge_encoded(self, encoded: dict[str, Any]) -> None:
+        Tally.merge_encoded(self, encoded)
+        self.offered += encoded["offered"]
 
 
 class PhaseClock:
@@ -174,6 +208,20 @@ class Recorder:
 
     def seconds(self) -> list[Bucket]:
         return [self.buckets[s] for s in sorted(self.buckets)]
+
+    def encode(self) -> dict[str, Any]:
+        """Everything recorded, for another process to merge with :meth:`merge_encoded`."""
+        return {
+            "buckets": [bucket.encode() for bucket in self.seconds()],
+            "phases": {name: tally.encode() for name, tally in self.phases.items()},
+        }
+
+    def merge_encoded(self, encoded: dict[str, Any]) -> None:
+        """Fold in another recorder's :meth:`encode`; phases must be named alike on both."""
+        for bucket in encoded["buckets"]:
+            self.bucket(bucket["second"]).merge_encoded(bucket)
+        for name, tally in encoded["phases"].items():
+            self.phases.setdefault(name, Tally()).merge_encoded(tally)
 
     def phase_stats(self, run_s: float) -> dict[str, PhaseStats]:
         spans = self.clock.spans(run_s)

@@ -1,0 +1,85 @@
+"""The request/response contract every HTTP engine honours, so faults, clients and budgets never
+care whether aiohttp or libcurl sent the request.
+
+An engine takes a :class:`Plan` and reports each request to a :class:`Sink` with its intended
+start, actual send and completion times (monotonic seconds since ``t0``) and an outcome: a status
+code, or a failure name (``timeout``, ``connection``, ``invalid_body``, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from harness.errors import UsageError
+from harness.loadgen.payloads import AcceptAny, BodySource, FixedBody, Validator
+from harness.loadgen.shapes import Shape
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+ENGINES = ("aiohttp", "curl")
+
+
+class Sink(Protocol):
+    def offered(self, intended: float) -> None: ...
+
+    def completed(
+        self, intended: float, sent: float, done: float, *, status: int | None, failure: str | None
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where requests go and how: one request shape for every engine."""
+
+    url: str
+    method: str = "POST"
+    body: BodySource = field(default_factory=FixedBody)
+    validator: Validator = field(default_factory=AcceptAny)
+    content_type: str = "application/json"
+    timeout_s: float = 10.0
+    max_connections: int = 256
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://")):
+            raise UsageError(f"expected an http:// or https:// URL but got url={self.url!r}")
+        if self.method not in METHODS:
+            raise UsageError(f"expected method in {list(METHODS)} but got method={self.method!r}")
+        if self.timeout_s <= 0:
+            raise UsageError(f"expected timeout > 0 but got timeout={self.timeout_s!r}")
+        if self.max_connections < 1:
+            raise UsageError(f"expected connections >= 1 but got {self.max_connections!r}")
+
+    def outcome(self, status: int, body: bytes) -> tuple[int | None, str | None]:
+        """A 2xx whose body fails validation is an error, not a success."""
+        failure = self.validator(status, body)
+        return (None, failure) if failure else (status, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One worker's part of a run.
+
+    Open loop (``concurrency`` is None): requests start at the shape's offsets, this worker taking
+    every ``workers``-th one, and latency counts from the intended start. Closed loop:
+    ``concurrency`` users each send, wait, and send again for the shape's duration; latency is
+    then service time, which is exactly what hides a stall, and outputs say so.
+    """
+
+    target: Target
+    shape: Shape
+    worker: int = 0
+    workers: int = 1
+    concurrency: int | None = None
+    max_inflight: int | None = None
+    engine: str = "aiohttp"
+
+    @property
+    def open_loop(self) -> bool:
+        return self.concurrency is None
+
+    def inflight_ceiling(self, rate: float) -> int:
+        # Past this many outstanding requests, new ones are dropped and counted, never queued.
+        if self.max_inflight is not None:
+            return self.max_inflight
+        share = rate / self.workers
+        return max(int(share * self.target.timeout_s) + 1, self.target.max_connections, 1)

@@ -1,0 +1,146 @@
+"""The asyncio engine: aiohttp requests started on schedule, or by closed-loop users.
+
+Open loop never waits for an answer before starting the next request; a request whose turn
+comes while ``ceiling`` others are outstanding is dropped and counted, so memory stays bounded
+and the generator does not quietly turn into a closed loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import aiohttp
+
+from harness.loadgen.engine import Plan, Sink
+from harness.loadgen.shapes import peak_rate, take_share
+from harness.loadgen.stats import GeneratorStats
+
+_TIMER_SLACK_S = 0.0012
+
+
+def _failure_name(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return "timeout"
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return "connection"
+    return type(exc).__name__
+
+
+def _session(plan: Plan) -> aiohttp.ClientSession:
+    target = plan.target
+    connector = aiohttp.TCPConnector(limit=target.max_connections, ttl_dns_cache=300)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=target.timeout_s),
+        headers={"Content-Type": target.content_type},
+        skip_auto_headers=("User-Agent",),
+    )
+
+
+def _sender(
+    session: aiohttp.ClientSession, plan: Plan, sink: Sink, t0: float
+) -> Callable[[int, float], Coroutine[Any, Any, None]]:
+    target = plan.target
+
+    async def send(index: int, intended: float) -> None:
+        data = target.body(index) or None
+        sent = time.monotonic()
+        try:
+            async with session.request(target.method, target.url, data=data) as response:
+                body = await response.read()
+            status, failure = target.outcome(response.status, body)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            status, failure = None, _failure_name(exc)
+        sink.completed(
+            intended - t0, sent - t0, time.monotonic() - t0, status=status, failure=failure
+        )
+
+    return send
+
+
+async def run_open(
+    plan: Plan, sink: Sink, t0: float, pending: set[asyncio.Task[None]]
+) -> GeneratorStats:
+    stats = GeneratorStats()
+    ceiling = plan.inflight_ceiling(peak_rate(plan.shape))
+    async with _session(plan) as session:
+        send = _sender(session, plan, sink, t0)
+        for index, offset in take_share(plan.shape.offsets(), plan.worker, plan.workers):
+            intended = t0 + offset
+            await _until(intended)
+            stats.scheduled += 1
+            sink.offered(offset)
+            if len(pending) >= ceiling:
+                stats.dropped += 1
+                continue
+            stats.record_lag(time.monotonic() - intended)
+            task = asyncio.create_task(send(index, intended))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            stats.sent += 1
+        await _finish(pending, plan.target.timeout_s)
+    return stats
+
+
+async def run_closed(
+    plan: Plan, sink: Sink, t0: float, pending: set[asyncio.Task[None]]
+) -> GeneratorStats:
+    """``concurrency`` users, this worker's share of them, each in a send-wait loop."""
+    stats = GeneratorStats()
+    users = len(range(plan.worker, plan.concurrency or 1, plan.workers))
+    end = t0 + plan.shape.duration_s
+    counter = iter(range(plan.worker, 1 << 62, plan.workers))
+    async with _session(plan) as session:
+        send = _sender(session, plan, sink, t0)
+
+        async def user() -> None:
+            delay = t0 - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            while (now := time.monotonic()) < end:
+                # Closed loop's "intended" start is whenever the previous answer came back.
+                sink.offered(now - t0)
+                stats.scheduled += 1
+                stats.sent += 1
+                stats.record_lag(0.0)
+                await send(next(counter), now)
+
+        for _ in range(users):
+            task = asyncio.create_task(user())
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        await _finish(pending, plan.shape.duration_s + plan.target.timeout_s)
+    return stats
+
+
+async def _until(when: float) -> None:
+    # Event-loop timers fire up to a millisecond late (epoll and libuv count in ms), which alone
+    # would break a 2 ms lag budget: sleep to just short of the mark, then yield until it.
+    for _ in range(1 << 30):
+        remaining = when - time.monotonic()
+        if remaining <= 0:
+            return
+        await asyncio.sleep(max(remaining - _TIMER_SLACK_S, 0.0))
+
+
+async def _finish(pending: set[asyncio.Task[None]], grace_s: float) -> None:
+    # Bounded in time: stragglers get one timeout's grace after the last send, then are cancelled.
+    if not pending:
+        return
+    _, late = await asyncio.wait(set(pending), timeout=grace_s + 1.0)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*late, return_exceptions=True)
+
+
+async def run_plan(
+    plan: Plan, sink: Sink, t0: float, pending: set[asyncio.Task[None]] | None = None
+) -> GeneratorStats:
+    """Run ``plan`` from monotonic time ``t0``; ``pending`` lets a caller watch the in-flight."""
+    tasks = pending if pending is not None else set()
+    if plan.open_loop:
+        return await run_open(plan, sink, t0, tasks)
+    return await run_closed(plan, sink, t0, tasks)
