@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import yaml
 from faults import TOXIC_ATTRIBUTES, ProxyDown, ScheduledFault, Toxic
 from faults.network import STREAMS
 from harness.budgets import Budget, check_phase
+from harness.endpoint.config import EndpointConfig
 from harness.errors import ScenarioError
 
 # The proxies every topology wires: the client's path to the endpoint, the endpoint's to a stub.
@@ -20,15 +22,11 @@ FEATURE_STORE_PROXY = "feature-store"
 PROXIES = (ENDPOINT_PROXY, FEATURE_STORE_PROXY)
 
 
-@dataclass(frozen=True, slots=True)
-class EndpointSpec:
-    """How the reference endpoint is started; mirrors `serving-chaos endpoint` flags."""
-
-    concurrency: int = 4
-    max_queue: int | None = None
-    service_time_ms: float = 0.0
-    per_record_ms: float = 0.0
-    upstream_timeout_s: float = 2.0
+# A scenario's `endpoint:` section is the reference endpoint's own configuration; the topology
+# fills in where it listens and how it reaches its upstreams.
+EndpointSpec = EndpointConfig
+_TOPOLOGY_OWNED = frozenset({"host", "port", "name", "feature_store_url", "enrichment_url"})
+_GOT_FIELD = re.compile(r"but got (\w+)=")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +45,7 @@ class LoadSpec:
 class Scenario:
     name: str
     load: LoadSpec
-    endpoint: EndpointSpec = field(default_factory=EndpointSpec)
+    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
     faults: tuple[ScheduledFault, ...] = ()
     budgets: tuple[Budget, ...] = ()
     description: str = ""
@@ -172,30 +170,32 @@ def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
     return scenario
 
 
-def _endpoint(reader: _Reader, raw: Any) -> EndpointSpec:
+def _endpoint(reader: _Reader, raw: Any) -> EndpointConfig:
     doc = reader.mapping(raw, "endpoint")
-    fields = {"concurrency", "max_queue", "service_time_ms", "per_record_ms", "upstream_timeout_s"}
-    reader.known_keys(doc, "endpoint", fields)
-    max_queue = doc.get("max_queue")
-    return EndpointSpec(
-        concurrency=reader.number(
-            doc, "concurrency", "endpoint", default=4, minimum=1, integer=True
-        ),
-        max_queue=None
-        if max_queue is None
-        else reader.number(doc, "max_queue", "endpoint", minimum=0, integer=True),
-        service_time_ms=float(
-            reader.number(doc, "service_time_ms", "endpoint", default=0.0, minimum=0)
-        ),
-        per_record_ms=float(
-            reader.number(doc, "per_record_ms", "endpoint", default=0.0, minimum=0)
-        ),
-        upstream_timeout_s=float(
-            reader.number(
-                doc, "upstream_timeout_s", "endpoint", default=2.0, minimum=0, exclusive=True
-            )
-        ),
-    )
+    kinds = {f.name: str(f.type) for f in fields(EndpointConfig) if f.name not in _TOPOLOGY_OWNED}
+    reader.known_keys(doc, "endpoint", set(kinds))
+    values: dict[str, Any] = {}
+    for key, found in doc.items():
+        kind, path = kinds[key], f"endpoint.{key}"
+        if kind == "bool":
+            if not isinstance(found, bool):
+                raise reader.error(path, f"expected true or false but got {key}={found!r}")
+            values[key] = found
+        elif kind == "str":
+            values[key] = reader.text(doc, key, "endpoint")
+        elif found is None and "None" in kind:
+            values[key] = None
+        else:
+            integer = kind.startswith("int")
+            number = reader.number(doc, key, "endpoint", integer=integer)
+            values[key] = number if integer else float(number)
+    try:
+        return EndpointConfig(**values)
+    except ValueError as exc:
+        named = _GOT_FIELD.search(str(exc))
+        raise reader.error(
+            f"endpoint.{named.group(1) if named else ''}".rstrip("."), str(exc)
+        ) from exc
 
 
 def _load(reader: _Reader, raw: Any) -> LoadSpec:

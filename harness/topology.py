@@ -7,9 +7,10 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from harness.endpoint.cli import config_to_argv
 from harness.errors import TopologyError
 from harness.ports import LOOPBACK, free_port
 from harness.processes import ChildProcess, HttpReady
@@ -41,20 +42,12 @@ def _python_module(*args: str) -> list[str]:
 
 
 def _endpoint_argv(spec: EndpointSpec, port: int, feature_store_url: str) -> list[str]:
-    argv = _python_module(
-        "endpoint",
-        "--host", LOOPBACK,
-        "--port", str(port),
-        "--name", ENDPOINT_NAME,
-        "--feature-store-url", feature_store_url,
-        "--concurrency", str(spec.concurrency),
-        "--service-time-ms", str(spec.service_time_ms),
-        "--per-record-ms", str(spec.per_record_ms),
-        "--upstream-timeout", str(spec.upstream_timeout_s),
-    )  # fmt: skip
-    if spec.max_queue is not None:
-        argv += ["--max-queue", str(spec.max_queue)]
-    return argv
+    config = replace(
+        spec, host=LOOPBACK, port=port, name=ENDPOINT_NAME, feature_store_url=feature_store_url
+    )
+    return _python_module(
+        "endpoint", "--host", LOOPBACK, "--port", str(port), *config_to_argv(config)
+    )
 
 
 @contextmanager

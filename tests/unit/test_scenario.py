@@ -308,3 +308,38 @@ def test_unreadable_path_is_a_scenario_error(tmp_path: Path) -> None:
 def test_directory_is_an_unreadable_path(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="cannot read scenario file"):
         load_scenario(tmp_path)
+
+
+def test_endpoint_section_takes_every_endpoint_setting_by_its_own_name() -> None:
+    scenario = parse_scenario(
+        "name: x\n"
+        "endpoint: {concurrency: 2, max_queue: null, cache_ttl_s: 5, single_flight: false,\n"
+        "           max_qps: 100, overflow_status: 503, min_concurrency: 1}\n"
+        "load: {rate: 1, duration_s: 1}\n"
+    )
+    endpoint = scenario.endpoint
+    assert (endpoint.concurrency, endpoint.max_queue, endpoint.cache_ttl_s) == (2, None, 5.0)
+    assert (endpoint.single_flight, endpoint.max_qps, endpoint.overflow_status) == (
+        False,
+        100.0,
+        503,
+    )
+    assert endpoint.min_concurrency == 1
+
+
+@pytest.mark.parametrize(
+    ("setting", "field", "fragment"),
+    [
+        ("concurrency: 0", "endpoint.concurrency", "expected concurrency >= 1"),
+        ("overflow_status: 500", "endpoint.overflow_status", "expected 429 or 503"),
+        ("cache_ttl_s: soon", "endpoint.cache_ttl_s", "expected a number"),
+        ("single_flight: 1", "endpoint.single_flight", "expected true or false"),
+        ("concurrency: 1.5", "endpoint.concurrency", "expected an integer"),
+        ("port: 8080", "endpoint.port", "unknown field"),
+    ],
+)
+def test_bad_endpoint_setting_names_its_field(setting: str, field: str, fragment: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(f"name: x\nendpoint: {{{setting}}}\nload: {{rate: 1, duration_s: 1}}\n")
+    assert info.value.field == field
+    assert fragment in str(info.value)
