@@ -6,8 +6,7 @@ import asyncio
 import time
 from typing import Protocol
 
-from faults.network import ToxicControl
-from faults.schedule import FaultWindow, ScheduledFault
+from faults.schedule import FaultControl, FaultWindow, ScheduledFault
 
 
 class WindowObserver(Protocol):
@@ -28,7 +27,7 @@ class _Nobody:
 
 async def _one(
     scheduled: ScheduledFault,
-    control: ToxicControl,
+    control: FaultControl,
     t0: float,
     windows: list[FaultWindow],
     observer: WindowObserver,
@@ -70,7 +69,7 @@ async def _one(
 
 async def drive_faults(
     schedule: tuple[ScheduledFault, ...],
-    control: ToxicControl,
+    control: FaultControl,
     *,
     t0: float,
     observer: WindowObserver | None = None,

@@ -6,16 +6,23 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from faults.container import ContainerControl
+from faults.http import StubControl
 from faults.network import ToxicControl
+
+
+class FaultControl(ToxicControl, ContainerControl, StubControl, Protocol):
+    """Everything a fault may act on: Toxiproxy, service containers, stubs' fault controls.
+    A running ``harness.topology.Topology`` is one."""
 
 
 class Fault(Protocol):
     @property
     def target(self) -> str: ...
 
-    def apply(self, control: ToxicControl, name: str) -> None: ...
+    def apply(self, control: FaultControl, name: str) -> None: ...
 
-    def revert(self, control: ToxicControl, name: str) -> None: ...
+    def revert(self, control: FaultControl, name: str) -> None: ...
 
     def describe(self) -> str: ...
 

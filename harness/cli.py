@@ -15,6 +15,7 @@ from types import FrameType
 
 from rich.console import Console
 
+from harness.backend import BACKENDS
 from harness.errors import (
     ChaosError,
     ProvisioningError,
@@ -32,6 +33,7 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from harness.backend import resolve_backend
     from harness.progress import LiveProgress
     from harness.report import print_verdict, write_reports
     from harness.runner import run_scenario
@@ -40,13 +42,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     out = Console()
     err = Console(stderr=True)
+    backend = resolve_backend(args.backend)
     err.print(
         f"serving-chaos: {scenario.name}: {scenario.load.rate:g} req/s for "
-        f"{scenario.load.duration_s:g}s on the {args.backend} backend",
+        f"{scenario.load.duration_s:g}s on the {backend} backend",
         markup=False,
     )
     with LiveProgress(err, scenario.load.duration_s) as progress:
-        result = run_scenario(scenario, backend=args.backend, progress=progress)
+        result = run_scenario(scenario, backend=backend, progress=progress)
     results_path, report_path = write_reports(result, args.report_dir)
     print_verdict(result, out)
     out.print(f"wrote {results_path} and {report_path}", markup=False, highlight=False)
@@ -92,7 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a scenario file and judge its budgets")
     run.add_argument("scenario", type=Path, help="scenario YAML file")
-    run.add_argument("--backend", choices=["process"], default="process", help="where services run")
+    run.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="where services run; auto takes docker when an engine answers (default auto)",
+    )
     run.add_argument(
         "--report-dir", type=Path, default=Path("reports"), help="where results.json goes"
     )

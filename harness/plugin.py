@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from harness.backend import BACKENDS
 
 if TYPE_CHECKING:
     from harness.results import RunResult
     from harness.scenario import Scenario
     from harness.topology import Topology
 
-BACKENDS = ("process",)
-DEFAULT_BACKEND = "process"
+DEFAULT_BACKEND = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,17 +95,22 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture(scope="session")
 def chaos_settings(pytestconfig: pytest.Config) -> ChaosSettings:
-    """The effective serving-chaos settings; override this fixture to change them per suite."""
-    return pytestconfig.stash[_SETTINGS]
+    """The effective settings, with ``auto`` resolved to the backend this session will use.
+
+    Override this fixture to change them per suite."""
+    from harness.backend import resolve_backend
+
+    settings = pytestconfig.stash[_SETTINGS]
+    return replace(settings, backend=resolve_backend(settings.backend))
 
 
 @pytest.fixture(scope="session")
 def chaos_topology(chaos_settings: ChaosSettings) -> Iterator[Topology]:
     """The default topology, started once per session and torn down at its end."""
+    from harness.backend import start_topology
     from harness.scenario import EndpointSpec
-    from harness.topology import process_topology
 
-    with process_topology(EndpointSpec()) as topology:
+    with start_topology(EndpointSpec(), chaos_settings.backend) as topology:
         yield topology
 
 

@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from harness.errors import TopologyError
 
@@ -50,7 +50,8 @@ class ChildProcess:
         directory = log_dir or Path(tempfile.gettempdir())
         directory.mkdir(parents=True, exist_ok=True)
         self.log_path = directory / f"{self.name}.log"
-        self._log = self.log_path.open("wb")
+        # Append: a restarted service keeps the log of its previous life.
+        self._log = self.log_path.open("ab")
         env = {**os.environ, **(self.env or {})}
         try:
             self.popen = subprocess.Popen(
@@ -79,6 +80,8 @@ class ChildProcess:
         """SIGTERM the child's whole process group, then SIGKILL what is left after ``grace_s``."""
         if self.popen is not None and self.popen.poll() is None:
             self._signal_group(signal.SIGTERM)
+            # A paused (SIGSTOP) service only acts on SIGTERM once it runs again.
+            self._signal_group(signal.SIGCONT)
             try:
                 self.popen.wait(timeout=grace_s)
             except subprocess.TimeoutExpired:
@@ -87,6 +90,10 @@ class ChildProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the child's whole process group, if it is still there."""
+        self._signal_group(sig)
 
     def _signal_group(self, sig: signal.Signals) -> None:
         if self.popen is not None:
@@ -125,3 +132,62 @@ class HttpReady:
                     logs=process.tail(),
                 )
             time.sleep(self.interval_s)
+
+
+class ProcessContainer:
+    """A child process behind the verbs container faults use on a docker container, so pause,
+    crash and stop scenarios run on the process backend too. Resource limits need cgroups and
+    are refused with a clear error."""
+
+    def __init__(self, child: ChildProcess, log_dir: Path) -> None:
+        self._child = child
+        self._log_dir = log_dir
+        self._paused = False
+
+    @property
+    def status(self) -> str:
+        if not self._child.alive():
+            return "exited"
+        return "paused" if self._paused else "running"
+
+    def reload(self) -> None:
+        return None
+
+    def pause(self) -> None:
+        self._child.send_signal(signal.SIGSTOP)
+        self._paused = True
+
+    def unpause(self) -> None:
+        self._child.send_signal(signal.SIGCONT)
+        self._paused = False
+
+    def kill(self, signal: str = "SIGKILL") -> None:
+        self._child.send_signal(_signal_named(signal))
+        if self._child.popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._child.popen.wait(timeout=5)
+
+    def stop(self, timeout: int = 5) -> None:
+        self._child.stop(grace_s=timeout)
+
+    def start(self) -> None:
+        if not self._child.alive():
+            self._child.start(self._log_dir)
+            self._paused = False
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        raise TopologyError(_NO_LIMITS)
+
+    def update(self, **changes: int) -> None:
+        raise TopologyError(_NO_LIMITS)
+
+
+_NO_LIMITS = "CPU and memory limits need the docker backend (--backend docker)"
+
+
+def _signal_named(name: str) -> signal.Signals:
+    try:
+        return signal.Signals[name]
+    except KeyError as exc:
+        raise TopologyError(f"expected a signal name such as SIGKILL but got {name!r}") from exc

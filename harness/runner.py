@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from faults import FaultWindow
+from faults import FaultWindow, ResourceLimit
 from faults.driver import drive_faults
-from harness.errors import ChaosError
+from harness.backend import resolve_backend, start_topology
+from harness.errors import UsageError
 from harness.load import GeneratorStats, records_body, run_open_loop
 from harness.recorder import Bucket, PhaseClock, Recorder
 from harness.report import write_reports
 from harness.results import RunResult, judge
 from harness.sampler import sample_metrics
 from harness.scenario import Scenario
-from harness.topology import Topology, process_topology
+from harness.topology import Topology
 
-BACKENDS = ("process",)
 # A generator that starts requests this late (p99) measured itself, not the endpoint.
 MAX_SCHEDULE_LAG_MS = 10.0
 
@@ -34,14 +33,6 @@ class _Drive:
     stats: GeneratorStats
     windows: list[FaultWindow]
     elapsed_s: float
-
-
-@contextmanager
-def start_topology(scenario: Scenario, backend: str) -> Iterator[Topology]:
-    if backend not in BACKENDS:
-        raise ChaosError(f"expected backend in {list(BACKENDS)} but got backend={backend!r}")
-    with process_topology(scenario.endpoint) as topology:
-        yield topology
 
 
 async def _progress_loop(
@@ -66,7 +57,7 @@ async def _drive(
     if progress is not None:
         background.append(asyncio.create_task(_progress_loop(recorder, t0, progress, stop)))
     faults = asyncio.create_task(
-        drive_faults(scenario.faults, topology.toxiproxy, t0=t0, observer=recorder.clock)
+        drive_faults(scenario.faults, topology, t0=t0, observer=recorder.clock)
     )
     try:
         load = scenario.load
@@ -125,13 +116,19 @@ def run_on(
 def run_scenario(
     scenario: Scenario,
     *,
-    backend: str = "process",
+    backend: str = "auto",
     report_dir: Path | None = None,
     progress: ProgressCallback | None = None,
 ) -> RunResult:
     """Bring the topology up, run, tear it down (always), and write the reports if asked."""
-    with start_topology(scenario, backend) as topology:
-        result = run_on(topology, scenario, backend=backend, progress=progress)
+    concrete = resolve_backend(backend)
+    if concrete == "process" and any(isinstance(f.fault, ResourceLimit) for f in scenario.faults):
+        raise UsageError(
+            "limit faults change a container's CPU or memory and need the docker backend; "
+            "run with --backend docker"
+        )
+    with start_topology(scenario.endpoint, concrete) as topology:
+        result = run_on(topology, scenario, backend=concrete, progress=progress)
     if report_dir is not None:
         write_reports(result, report_dir)
     return result

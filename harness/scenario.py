@@ -10,7 +10,18 @@ from typing import Any
 
 import yaml
 
-from faults import TOXIC_ATTRIBUTES, ProxyDown, ScheduledFault, Toxic
+from faults import (
+    TOXIC_ATTRIBUTES,
+    Crash,
+    Fault,
+    HttpError,
+    Pause,
+    ProxyDown,
+    ResourceLimit,
+    ScheduledFault,
+    Stop,
+    Toxic,
+)
 from faults.network import STREAMS
 from harness.budgets import Budget, check_phase
 from harness.endpoint.config import EndpointConfig
@@ -20,6 +31,22 @@ from harness.errors import ScenarioError
 ENDPOINT_PROXY = "endpoint"
 FEATURE_STORE_PROXY = "feature-store"
 PROXIES = (ENDPOINT_PROXY, FEATURE_STORE_PROXY)
+# Stubs take HTTP faults; services take container faults (Toxiproxy itself is not a target: it
+# is the instrument, not the system under test).
+STUBS = (FEATURE_STORE_PROXY,)
+SERVICES = ("endpoint", FEATURE_STORE_PROXY)
+FAULT_TARGETS: Mapping[str, tuple[str, ...]] = {
+    **dict.fromkeys([*TOXIC_ATTRIBUTES, "down"], PROXIES),
+    "http_error": STUBS,
+    **dict.fromkeys(["pause", "crash", "stop", "limit"], SERVICES),
+}
+_ATTRIBUTES: Mapping[str, frozenset[str]] = {
+    "http_error": frozenset({"status", "rate", "latency_ms", "retry_after_s"}),
+    "pause": frozenset(),
+    "crash": frozenset({"signal"}),
+    "stop": frozenset({"grace_s"}),
+    "limit": frozenset({"cpus", "memory_mb"}),
+}
 
 
 # A scenario's `endpoint:` section is the reference endpoint's own configuration; the topology
@@ -254,12 +281,7 @@ def _faults(reader: _Reader, raw: Any) -> tuple[ScheduledFault, ...]:
                 f"{path}.name", f"fault names must be unique; {name!r} appears twice"
             )
         seen.add(name)
-        target = reader.text(doc, "target", path)
-        if target not in PROXIES:
-            raise reader.error(
-                f"{path}.target", f"expected one of {list(PROXIES)} but got target={target!r}"
-            )
-        fault = _network_fault(reader, doc, path, target)
+        fault = _fault(reader, doc, path)
         try:
             scheduled.append(
                 ScheduledFault(
@@ -276,18 +298,63 @@ def _faults(reader: _Reader, raw: Any) -> tuple[ScheduledFault, ...]:
     return tuple(scheduled)
 
 
-def _network_fault(
-    reader: _Reader, doc: Mapping[str, Any], path: str, target: str
-) -> Toxic | ProxyDown:
+def _fault(reader: _Reader, doc: Mapping[str, Any], path: str) -> Fault:
     kind = reader.text(doc, "type", path)
+    if kind not in FAULT_TARGETS:
+        raise reader.error(
+            f"{path}.type", f"expected one of {sorted(FAULT_TARGETS)} but got type={kind!r}"
+        )
+    targets = FAULT_TARGETS[kind]
+    target = reader.text(doc, "target", path)
+    if target not in targets:
+        raise reader.error(
+            f"{path}.target",
+            f"expected one of {list(targets)} for a {kind} fault but got target={target!r}",
+        )
+    if targets is PROXIES:
+        return _network_fault(reader, doc, path, kind, target)
+    extra = sorted({"stream", "toxicity"} & set(doc))
+    if extra:
+        raise reader.error(f"{path}.{extra[0]}", "only network faults take stream and toxicity")
+    attributes = dict(reader.mapping(doc.get("attributes", {}), f"{path}.attributes"))
+    allowed = _ATTRIBUTES[kind]
+    unknown = sorted(set(attributes) - allowed)
+    if unknown:
+        raise reader.error(
+            f"{path}.attributes",
+            f"expected attributes among {sorted(allowed)} for a {kind} fault but got {unknown}",
+        )
+    try:
+        return _build(kind, target, attributes)
+    except (TypeError, ValueError) as exc:
+        raise reader.error(f"{path}.attributes", str(exc)) from exc
+
+
+def _build(kind: str, target: str, attributes: dict[str, Any]) -> Fault:
+    if kind == "http_error":
+        return HttpError(target, **attributes)
+    if kind == "pause":
+        return Pause(target)
+    if kind == "crash":
+        return Crash(target, **attributes)
+    if kind == "stop":
+        return Stop(target, **attributes)
+    memory_mb = attributes.get("memory_mb")
+    return ResourceLimit(
+        target,
+        cpus=attributes.get("cpus"),
+        memory_bytes=None if memory_mb is None else int(memory_mb * (1 << 20)),
+    )
+
+
+def _network_fault(
+    reader: _Reader, doc: Mapping[str, Any], path: str, kind: str, target: str
+) -> Toxic | ProxyDown:
     if kind == "down":
         extra = sorted({"attributes", "stream", "toxicity"} & set(doc))
         if extra:
             raise reader.error(f"{path}.{extra[0]}", "a down fault takes no attributes")
         return ProxyDown(target)
-    if kind not in TOXIC_ATTRIBUTES:
-        kinds = [*sorted(TOXIC_ATTRIBUTES), "down"]
-        raise reader.error(f"{path}.type", f"expected one of {kinds} but got type={kind!r}")
     stream = doc.get("stream", "downstream")
     if stream not in STREAMS:
         raise reader.error(

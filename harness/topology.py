@@ -5,15 +5,16 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from harness.endpoint.cli import config_to_argv
 from harness.errors import TopologyError
 from harness.ports import LOOPBACK, free_port
-from harness.processes import ChildProcess, HttpReady
+from harness.processes import ChildProcess, HttpReady, ProcessContainer
 from harness.scenario import ENDPOINT_PROXY, FEATURE_STORE_PROXY, EndpointSpec
 from harness.toxiproxy import ToxiproxyClient, find_toxiproxy_server
 
@@ -22,7 +23,11 @@ ENDPOINT_NAME = "model"
 
 @dataclass(frozen=True, slots=True)
 class Topology:
-    """Addresses of a running topology. ``endpoint_url`` goes through Toxiproxy."""
+    """A running topology, and the one handle faults act through.
+
+    ``endpoint_url`` goes through Toxiproxy. ``containers`` maps each service to its docker
+    container, or on the process backend to a stand-in with the same verbs (pause, kill, start).
+    """
 
     endpoint_url: str
     endpoint_direct_url: str
@@ -31,23 +36,55 @@ class Topology:
     toxiproxy: ToxiproxyClient
     pids: dict[str, int] = field(default_factory=dict)
     log_dir: Path | None = None
+    containers: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def invocations_url(self) -> str:
         return f"{self.endpoint_url}/serving-endpoints/{ENDPOINT_NAME}/invocations"
 
+    def add_toxic(
+        self,
+        proxy: str,
+        *,
+        name: str,
+        type: str,
+        attributes: dict[str, int],
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+    ) -> None:
+        self.toxiproxy.add_toxic(
+            proxy, name=name, type=type, attributes=attributes, stream=stream, toxicity=toxicity
+        )
 
-def _python_module(*args: str) -> list[str]:
-    return [sys.executable, "-m", "harness.cli", *args]
+    def remove_toxic(self, proxy: str, name: str) -> None:
+        self.toxiproxy.remove_toxic(proxy, name)
+
+    def set_enabled(self, proxy: str, enabled: bool) -> None:
+        self.toxiproxy.set_enabled(proxy, enabled)
+
+    def container(self, service: str) -> Any:
+        found = self.containers.get(service)
+        if found is None:
+            raise TopologyError(f"no service {service!r}; services: {sorted(self.containers)}")
+        return found
+
+    def stub_url(self, stub: str) -> str:
+        found = self.stub_urls.get(stub)
+        if found is None:
+            raise TopologyError(f"no stub {stub!r}; stubs: {sorted(self.stub_urls)}")
+        return found
 
 
-def _endpoint_argv(spec: EndpointSpec, port: int, feature_store_url: str) -> list[str]:
+def endpoint_command(spec: EndpointSpec, port: int, feature_store_url: str) -> list[str]:
+    """`serving-chaos` arguments that start the endpoint for ``spec`` on every backend."""
     config = replace(
         spec, host=LOOPBACK, port=port, name=ENDPOINT_NAME, feature_store_url=feature_store_url
     )
-    return _python_module(
-        "endpoint", "--host", LOOPBACK, "--port", str(port), *config_to_argv(config)
-    )
+    return ["endpoint", "--host", LOOPBACK, "--port", str(port), *config_to_argv(config)]
+
+
+def _python_module(*args: str) -> list[str]:
+    return [sys.executable, "-m", "harness.cli", *args]
 
 
 @contextmanager
@@ -95,7 +132,10 @@ def process_topology(
         endpoint_direct = f"http://{LOOPBACK}:{endpoint_port}"
         store_via_proxy = f"http://{LOOPBACK}:{store_proxy.port}"
         start(
-            ChildProcess("endpoint", _endpoint_argv(endpoint, endpoint_port, store_via_proxy)),
+            ChildProcess(
+                "endpoint",
+                _python_module(*endpoint_command(endpoint, endpoint_port, store_via_proxy)),
+            ),
             HttpReady(f"{endpoint_direct}/health", timeout_s=ready_timeout_s),
         )
         front = toxiproxy.create_proxy(ENDPOINT_PROXY, f"{LOOPBACK}:{endpoint_port}")
@@ -109,4 +149,5 @@ def process_topology(
             toxiproxy=toxiproxy,
             pids={child.name: child.pid for child in children},
             log_dir=logs,
+            containers={child.name: ProcessContainer(child, logs) for child in children},
         )

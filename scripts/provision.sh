@@ -39,7 +39,8 @@ provision_venv() {
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         say "installing serving-chaos (editable) with dev extras into .venv"
         "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+        # The build backend warns about editable installs on every install; nothing to act on.
+        PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[dev]"
         echo "$want" > "$stamp"
     fi
 }
@@ -75,3 +76,5 @@ provision_toxiproxy() {
 
 provision_venv
 provision_toxiproxy
+# The docker backend's engine and images; says why and carries on where Docker cannot be had.
+bash "$root/scripts/provision_docker.sh"

@@ -39,8 +39,10 @@ def test_options_and_ini_twins_show_in_help_and_header(pytester: pytest.Pytester
     pytester.makeini("[pytest]\nchaos_report_dir = from-ini\n")
     pytester.makepyfile("def test_nothing_to_do():\n    assert 1 + 1 == 2\n")
     from_ini = pytester.runpytest_subprocess()
-    from_ini.stdout.fnmatch_lines(["serving-chaos: backend=process, report-dir=from-ini"])
-    from_flag = pytester.runpytest_subprocess("--chaos-report-dir", "from-flag")
+    from_ini.stdout.fnmatch_lines(["serving-chaos: backend=auto, report-dir=from-ini"])
+    from_flag = pytester.runpytest_subprocess(
+        "--chaos-report-dir", "from-flag", "--chaos-backend", "process"
+    )
     from_flag.stdout.fnmatch_lines(["serving-chaos: backend=process, report-dir=from-flag"])
 
 
@@ -51,7 +53,8 @@ def test_unknown_backend_is_a_usage_error_naming_value_and_choices(
     result = pytester.runpytest_subprocess("--chaos-backend", "kubernetes")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     # fnmatch would read the brackets as a character class: compare the text itself.
-    assert "expected --chaos-backend in ['process'] but got 'kubernetes'" in result.stderr.str()
+    expected = "expected --chaos-backend in ['auto', 'process', 'docker'] but got 'kubernetes'"
+    assert expected in result.stderr.str()
 
 
 def test_scenarios_pass_through_fixture_and_marker_and_write_reports(

@@ -47,6 +47,12 @@ class FakeControl:
     def set_enabled(self, proxy: str, enabled: bool) -> None:
         self._note(("enabled", proxy, enabled))
 
+    def container(self, service: str) -> Any:
+        raise AssertionError(f"network faults never touch containers ({service})")
+
+    def stub_url(self, stub: str) -> str:
+        raise AssertionError(f"network faults never touch stubs ({stub})")
+
     def kinds_for(self, name: str) -> list[str]:
         return [call[0] for call in self.calls if name in call]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from faults import ProxyDown, ScheduledFault, Toxic
+from faults import Crash, HttpError, Pause, ProxyDown, ResourceLimit, ScheduledFault, Stop, Toxic
 from harness.budgets import Budget
 from harness.errors import ChaosError, ScenarioError
 from harness.scenario import EndpointSpec, LoadSpec, Scenario, load_scenario, parse_scenario
@@ -341,5 +341,55 @@ def test_endpoint_section_takes_every_endpoint_setting_by_its_own_name() -> None
 def test_bad_endpoint_setting_names_its_field(setting: str, field: str, fragment: str) -> None:
     with pytest.raises(ScenarioError) as info:
         parse_scenario(f"name: x\nendpoint: {{{setting}}}\nload: {{rate: 1, duration_s: 1}}\n")
+    assert info.value.field == field
+    assert fragment in str(info.value)
+
+
+def test_http_and_service_faults_parse_to_their_value_objects() -> None:
+    scenario = parse_scenario(
+        "name: x\nload: {rate: 1, duration_s: 10}\nfaults:\n"
+        "  - {name: limited, type: http_error, target: feature-store, start_s: 0, duration_s: 1,\n"
+        "     attributes: {status: 429, rate: 0.5, retry_after_s: 1}}\n"
+        "  - {name: frozen, type: pause, target: endpoint, start_s: 1, duration_s: 1}\n"
+        "  - {name: crashed, type: crash, target: endpoint, start_s: 2, duration_s: 1}\n"
+        "  - {name: stopped, type: stop, target: feature-store, start_s: 3, duration_s: 1,\n"
+        "     attributes: {grace_s: 1}}\n"
+        "  - {name: squeezed, type: limit, target: endpoint, start_s: 4, duration_s: 1,\n"
+        "     attributes: {cpus: 0.5, memory_mb: 256}}\n"
+    )
+    faults = [f.fault for f in scenario.faults]
+    assert faults == [
+        HttpError("feature-store", status=429, rate=0.5, retry_after_s=1),
+        Pause("endpoint"),
+        Crash("endpoint"),
+        Stop("feature-store", grace_s=1),
+        ResourceLimit("endpoint", cpus=0.5, memory_bytes=256 << 20),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fault", "field", "fragment"),
+    [
+        ("{type: pause, target: toxiproxy}", "faults[0].target", "for a pause fault"),
+        ("{type: http_error, target: endpoint}", "faults[0].target", "for a http_error fault"),
+        ("{type: latency, target: feature-store, attributes: {status: 1}}",
+         "faults[0].attributes", "for a latency toxic"),
+        ("{type: http_error, target: feature-store, attributes: {status: 200}}",
+         "faults[0].attributes", "expected a status in 400..599"),
+        ("{type: pause, target: endpoint, attributes: {seconds: 1}}",
+         "faults[0].attributes", "for a pause fault but got ['seconds']"),
+        ("{type: crash, target: endpoint, stream: upstream}", "faults[0].stream",
+         "only network faults"),
+        ("{type: limit, target: endpoint}", "faults[0].attributes", "expected cpus or memory"),
+        ("{type: explode, target: endpoint}", "faults[0].type", "but got type='explode'"),
+    ],
+)  # fmt: skip
+def test_bad_fault_names_its_field(fault: str, field: str, fragment: str) -> None:
+    text = (
+        "name: x\nload: {rate: 1, duration_s: 10}\nfaults:\n"
+        f"  - {{name: f, start_s: 0, duration_s: 1, {fault[1:-1]}}}\n"
+    )
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(text)
     assert info.value.field == field
     assert fragment in str(info.value)

@@ -1,0 +1,48 @@
+"""Where a topology's services run: ``process`` (child processes) or ``docker`` (containers),
+and ``auto``, which takes docker when an engine answers and processes otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from harness.errors import UsageError
+
+if TYPE_CHECKING:
+    from harness.scenario import EndpointSpec
+    from harness.topology import Topology
+
+BACKENDS = ("auto", "process", "docker")
+
+
+def check_backend(name: str) -> str:
+    if name not in BACKENDS:
+        raise UsageError(f"expected backend in {list(BACKENDS)} but got backend={name!r}")
+    return name
+
+
+def resolve_backend(name: str) -> str:
+    """The concrete backend for ``name``; asks the Docker engine only for ``auto``."""
+    if check_backend(name) != "auto":
+        return name
+    from harness.backends import unavailable_reason
+
+    return "docker" if unavailable_reason(timeout_s=3.0) is None else "process"
+
+
+@contextmanager
+def start_topology(endpoint: EndpointSpec, backend: str) -> Iterator[Topology]:
+    """Bring the topology up on ``backend`` (already resolved) and always take it down."""
+    if check_backend(backend) == "docker":
+        from harness.backends import docker_topology
+
+        with docker_topology(endpoint) as topology:
+            yield topology
+    elif backend == "process":
+        from harness.topology import process_topology
+
+        with process_topology(endpoint) as topology:
+            yield topology
+    else:
+        raise UsageError(f"resolve backend {backend!r} before starting a topology")

@@ -1,0 +1,221 @@
+"""The docker backend against a real engine: serving, container faults, errors, teardown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from faults.container import Crash, Pause
+from harness.errors import ProvisioningError, TopologyError
+from harness.ports import LOOPBACK, free_port
+from harness.scenario import EndpointSpec
+
+pytestmark = pytest.mark.integration
+
+BODY = json.dumps({"dataframe_records": [{"id": 1}]}).encode()
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    from harness.backends import connect
+
+    try:
+        engine = connect(timeout_s=5)
+    except ProvisioningError as exc:
+        pytest.skip(f"docker backend unavailable: {exc}")
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def image(client: Any) -> str:
+    from harness.backends import ensure_serving_image
+
+    try:
+        return ensure_serving_image(client)
+    except ProvisioningError as exc:
+        pytest.skip(f"serving image cannot be built here: {exc}")
+
+
+@pytest.fixture(scope="module")
+def module_stack(client: Any, image: str) -> Iterator[Any]:
+    from harness.backends import docker_stack
+
+    with docker_stack(EndpointSpec(), image=image, client=client) as stack:
+        yield stack
+
+
+@pytest.fixture
+def stack(module_stack: Any) -> Any:
+    # Reset before the test, not after: a fault left by a failed test must not leak into this one.
+    endpoint = module_stack.container("endpoint")
+    endpoint.reload()
+    if endpoint.status == "paused":
+        endpoint.unpause()
+    elif endpoint.status != "running":
+        endpoint.start()
+    _wait_ok(f"{module_stack.topology.endpoint_direct_url}/health", timeout_s=20)
+    return module_stack
+
+
+def _invoke(url: str, timeout_s: float = 5.0) -> int:
+    request = urllib.request.Request(
+        url, data=BODY, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def _wait_ok(url: str, timeout_s: float) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return time.monotonic() - start
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{url} not healthy within {timeout_s}s")
+
+
+async def _constant_load(url: str, rate: float, duration_s: float) -> list[tuple[float, float]]:
+    """(intended send offset, latency from the intended send time) for each request."""
+    import aiohttp
+
+    results: list[tuple[float, float]] = []
+    start = time.monotonic()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+
+        async def one(offset: float) -> None:
+            await asyncio.sleep(max(0.0, start + offset - time.monotonic()))
+            async with session.post(url, data=BODY, headers={"Content-Type": "application/json"}):
+                pass
+            results.append((offset, time.monotonic() - start - offset))
+
+        await asyncio.gather(*(one(i / rate) for i in range(int(rate * duration_s))))
+    return results
+
+
+def _run_labelled(client: Any) -> set[str]:
+    from harness.backends.labels import run_containers
+
+    return {c.id for c in run_containers(client)}
+
+
+def test_topology_serves_through_the_endpoint_proxy_and_leaves_nothing(
+    client: Any, image: str
+) -> None:
+    from harness.backends import docker_stack
+
+    with docker_stack(EndpointSpec(), image=image, client=client) as stack:
+        topology = stack.topology
+        assert _invoke(topology.invocations_url) == 200
+        assert topology.toxiproxy.proxy("feature-store").enabled
+        assert "2.12.0" in (topology.toxiproxy.version() or "")
+        assert set(topology.pids) == {"toxiproxy", "feature-store", "endpoint"}
+        labelled = {c.id for c in stack.containers.values()}
+        assert labelled <= _run_labelled(client)
+    assert not labelled & _run_labelled(client)
+
+
+def test_pausing_the_endpoint_shows_a_latency_spike_of_about_the_pause(stack: Any) -> None:
+    pause_s, rate = 1.5, 20.0
+    fault = Pause("endpoint")
+
+    async def scenario() -> list[tuple[float, float]]:
+        load = asyncio.ensure_future(_constant_load(stack.topology.invocations_url, rate, 3.5))
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(fault.apply, stack, "freeze")
+        try:
+            await asyncio.sleep(pause_s)
+        finally:
+            await asyncio.to_thread(fault.revert, stack, "freeze")
+        return await load
+
+    results = asyncio.run(scenario())
+    before = max(latency for offset, latency in results if offset < 0.9)
+    worst = max(latency for _, latency in results)
+    # The first request sent into the freeze waits out the whole pause; slack for 2 busy cores.
+    assert before < 0.5, before
+    assert pause_s * 0.8 <= worst <= pause_s + 1.0, worst
+
+
+def test_killing_the_endpoint_fails_requests_until_it_is_restarted(stack: Any) -> None:
+    url = stack.topology.invocations_url
+    assert _invoke(url) == 200
+    crash = Crash("endpoint")
+    crash.apply(stack, "crash")
+    try:
+        statuses = {_invoke(url, timeout_s=2) for _ in range(5)}
+        assert 200 not in statuses, statuses
+    finally:
+        crash.revert(stack, "crash")
+    _wait_ok(f"{stack.topology.endpoint_direct_url}/health", timeout_s=20)
+    assert _invoke(url) == 200
+
+
+def test_wrong_image_name_is_a_clear_error_and_cleans_up(client: Any) -> None:
+    from harness.backends import docker_stack
+
+    before = _run_labelled(client)
+    missing = "serving-chaos/no-such-image:0"
+    with (
+        pytest.raises(TopologyError, match=r"no-such-image:0.*not found"),
+        docker_stack(EndpointSpec(), image=missing, client=client),
+    ):
+        pass
+    assert _run_labelled(client) == before
+
+
+def test_a_service_that_never_gets_healthy_fails_with_its_logs(client: Any) -> None:
+    from harness.backends.containers import ContainerReady, ServiceSpec, start_container
+    from harness.backends.docker_topology import remove_run
+    from harness.backends.images import LOCAL_BASE
+    from harness.backends.labels import new_run_id
+
+    run_id = new_run_id()
+    script = "print('warming the model cache', flush=True); import time; time.sleep(60)"
+    service = ServiceSpec("slowpoke", LOCAL_BASE, ("python3", "-c", script))
+    try:
+        container = start_container(client, run_id, service)
+        url = f"http://{LOOPBACK}:{free_port()}/health"
+        with pytest.raises(TopologyError) as caught:
+            ContainerReady(url, timeout_s=2.0).wait("slowpoke", container)
+    finally:
+        remove_run(client, run_id)
+    assert "did not answer" in str(caught.value)
+    assert "warming the model cache" in caught.value.logs
+
+
+def test_reaper_removes_containers_of_a_dead_run_only(client: Any, module_stack: Any) -> None:
+    from harness.backends import reap_dead_runs
+    from harness.backends.images import LOCAL_BASE
+    from harness.backends.labels import OWNER_PID, OWNER_START, RUN, SERVICE
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    orphan = client.containers.run(
+        LOCAL_BASE,
+        ["sleep", "60"],
+        detach=True,
+        network_mode="host",
+        labels={RUN: "dead-run", SERVICE: "x", OWNER_PID: dead.stdout.strip(), OWNER_START: "1"},
+    )
+    reaped = reap_dead_runs(client)
+    assert orphan.name in reaped
+    alive = {c.id for c in module_stack.containers.values()}
+    assert alive <= _run_labelled(client)
