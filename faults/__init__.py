@@ -15,8 +15,8 @@ __all__ = [
     "Pause",
     "ProxyDown",
     "ResourceLimit",
-    "Stop",
     "ScheduledFault",
+    "Stop",
     "Toxic",
     "ToxicControl",
 ]
