@@ -42,7 +42,7 @@ def _write(tmp_path: Path, *, duration: float = 3, limit: float = 1000) -> Path:
 def test_run_passes_writes_results_and_leaves_no_child(tmp_path: Path) -> None:
     report = tmp_path / "out"
     proc = subprocess.Popen(
-        _cli("run", str(_write(tmp_path)), "--report-dir", str(report)),
+        _cli("run", str(_write(tmp_path)), "--report-dir", str(report), "--backend", "process"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -116,8 +116,9 @@ def test_missing_file_and_bad_backend_exit_2(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_mid_run_stops_every_child(tmp_path: Path, sig: signal.Signals) -> None:
+    scenario = str(_write(tmp_path, duration=30))
     proc = subprocess.Popen(
-        _cli("run", str(_write(tmp_path, duration=30)), "--report-dir", str(tmp_path / "out")),
+        _cli("run", scenario, "--report-dir", str(tmp_path / "out"), "--backend", "process"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -134,3 +135,34 @@ def test_signal_mid_run_stops_every_child(tmp_path: Path, sig: signal.Signals) -
     assert proc.returncode == 130, out + err
     assert "interrupted" in err
     assert not [pid for pid in children if exists(pid)]
+
+
+def test_sigint_mid_run_on_docker_leaves_no_labelled_container(tmp_path: Path) -> None:
+    from harness.backends import connect, unavailable_reason
+    from harness.backends.labels import run_containers
+
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(f"docker backend unavailable: {reason}")
+    client = connect()
+    before = {c.id for c in run_containers(client)}
+    scenario = str(_write(tmp_path, duration=30))
+    proc = subprocess.Popen(
+        _cli("run", scenario, "--report-dir", str(tmp_path / "out"), "--backend", "docker"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    started: set[str] = set()
+    while len(started) < 3 and time.monotonic() < deadline and proc.poll() is None:
+        started = {c.id for c in run_containers(client)} - before
+        time.sleep(0.2)
+    assert len(started) >= 3, started  # toxiproxy, stub, endpoint
+    time.sleep(3.0)  # the endpoint answers and load is flowing
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert not started & {c.id for c in run_containers(client)}
+    assert not children_of(proc.pid)
+    client.close()

@@ -77,7 +77,7 @@ def test_violated_budget_fails_the_test_with_the_verdict_table(pytester: pytest.
     result.assert_outcomes(failed=1)
     result.stdout.re_match_lines(
         [
-            r".*plugin-short \[process\]: FAIL",
+            r".*plugin-short \[(process|docker)\]: FAIL",
             r".*p50_ms < 5 .*during:slow .*FAIL",
             r".*expected p50_ms < 5",
         ]
