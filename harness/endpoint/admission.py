@@ -55,23 +55,36 @@ class Admission:
 
         Raises QueueFull without waiting, or QueueTimeout after waiting `queue_timeout_s`.
         """
-        await self._acquire()
+        await self.enter()
         try:
             yield
         finally:
-            self._release()
+            self.leave()
 
-    async def _acquire(self) -> None:
+    def try_enter(self) -> bool:
+        """Take a slot if one is free now; the caller must `leave` once done with it."""
         # Newcomers never overtake the queue, even when a slot has just come free.
         if self._busy < self.concurrency and not self._waiters:
             self._busy += 1
+            return True
+        return False
+
+    async def enter(self) -> None:
+        """Take a slot, queueing for it if none is free; the caller must `leave` afterwards.
+
+        Raises QueueFull without waiting, or QueueTimeout after waiting `queue_timeout_s`.
+        """
+        if self.try_enter():
             return
         if len(self._waiters) >= self.max_queue:
             raise QueueFull
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            async with asyncio.timeout(self.queue_timeout_s or None):
+            if self.queue_timeout_s > 0:
+                async with asyncio.timeout(self.queue_timeout_s):
+                    await waiter
+            else:
                 await waiter
         except TimeoutError:
             self._abandon(waiter)
@@ -79,6 +92,10 @@ class Admission:
         except asyncio.CancelledError:
             self._abandon(waiter)
             raise
+
+    def leave(self) -> None:
+        """Give back a slot taken with `enter` or `try_enter`."""
+        self._release()
 
     def _abandon(self, waiter: asyncio.Future[None]) -> None:
         if waiter.done() and not waiter.cancelled():

@@ -27,6 +27,7 @@ from harness.endpoint.model import FEATURE_WIDTH, LogisticModel
 from harness.endpoint.ratelimit import TokenBucket
 from harness.endpoint.records import Record, entity_key, parse_records
 from harness.endpoint.retry_budget import RetryBudget
+from harness.endpoint.server import run_server
 from harness.endpoint.upstream import RetryPolicy, UpstreamClient
 
 
@@ -46,6 +47,8 @@ class _Endpoint:
 
 
 _ENDPOINT = web.AppKey("endpoint", _Endpoint)
+# Store features of a record when no feature store is configured; shared, as nobody mutates it.
+_NO_FEATURES = (0.0,) * FEATURE_WIDTH
 
 
 def make_app(config: EndpointConfig) -> web.Application:
@@ -99,13 +102,12 @@ def make_app(config: EndpointConfig) -> web.Application:
 
 def serve(config: EndpointConfig) -> None:
     """Run the endpoint until SIGINT or SIGTERM, then shut down cleanly."""
-    web.run_app(
+    run_server(
         make_app(config),
         host=config.host,
         port=config.port,
-        print=None,
-        handler_cancellation=True,
-        shutdown_timeout=5.0,
+        access_log=config.access_log,
+        use_uvloop=config.uvloop,
     )
 
 
@@ -198,22 +200,31 @@ async def _invoke(request: web.Request, endpoint: _Endpoint) -> web.Response:
     try:
         _authorize(request, endpoint)
         _front_door(endpoint)
-        deadline = asyncio.timeout(config.request_timeout_s or None)
-        try:
-            async with deadline:
-                predictions = await _handle(request, endpoint)
-        except TimeoutError:
-            if not deadline.expired():
-                raise
-            endpoint.metrics.rejected.labels(reason="deadline").inc()
-            raise ApiError(
-                504,
-                f"request did not finish within request_timeout_s={config.request_timeout_s}",
-                error_code="DEADLINE_EXCEEDED",
-            ) from None
+        if config.request_timeout_s > 0:
+            predictions = await _within_deadline(request, endpoint)
+        else:
+            # No deadline, no timer: arming one per request is a cost the loop would pay.
+            predictions = await _handle(request, endpoint)
     except ApiError as err:
         return web.json_response(err.body(), status=err.status, headers=err.headers)
     return web.json_response({"predictions": predictions})
+
+
+async def _within_deadline(request: web.Request, endpoint: _Endpoint) -> list[float]:
+    limit_s = endpoint.config.request_timeout_s
+    deadline = asyncio.timeout(limit_s)
+    try:
+        async with deadline:
+            return await _handle(request, endpoint)
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        endpoint.metrics.reject("deadline")
+        raise ApiError(
+            504,
+            f"request did not finish within request_timeout_s={limit_s}",
+            error_code="DEADLINE_EXCEEDED",
+        ) from None
 
 
 def _authorize(request: web.Request, endpoint: _Endpoint) -> None:
@@ -223,11 +234,11 @@ def _authorize(request: web.Request, endpoint: _Endpoint) -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not given:
-        endpoint.metrics.rejected.labels(reason="unauthenticated").inc()
+        endpoint.metrics.reject("unauthenticated")
         raise ApiError(401, "expected an 'Authorization: Bearer <token>' header")
     # A constant-time comparison, as a real server must not leak the token through timing.
     if not hmac.compare_digest(given.strip().encode(), token.encode()):
-        endpoint.metrics.rejected.labels(reason="forbidden").inc()
+        endpoint.metrics.reject("forbidden")
         raise ApiError(403, "the bearer token is not valid for this endpoint")
 
 
@@ -237,7 +248,7 @@ def _front_door(endpoint: _Endpoint) -> None:
         return
     wait_s = bucket.take()
     if wait_s > 0:
-        endpoint.metrics.rejected.labels(reason="qps_limit").inc()
+        endpoint.metrics.reject("qps_limit")
         raise ApiError(
             429,
             f"endpoint QPS limit of {bucket.rate:g} exceeded",
@@ -274,22 +285,33 @@ async def _read_records(request: web.Request, config: EndpointConfig) -> list[Re
 
 
 async def _predict(endpoint: _Endpoint, records: list[Record]) -> list[float]:
-    config = endpoint.config
+    admission = endpoint.admission
     arrived = time.perf_counter()
+    # A free unit is taken without the queue's machinery, which only a wait needs.
+    if not admission.try_enter():
+        await _queue(endpoint)
+    try:
+        endpoint.metrics.queue_time.observe(time.perf_counter() - arrived)
+        return await _run_unit(endpoint, records)
+    finally:
+        admission.leave()
+
+
+async def _queue(endpoint: _Endpoint) -> None:
+    """Wait for a unit, or turn the caller away when the queue is full or too slow."""
+    config = endpoint.config
     retry_after = {"Retry-After": str(config.retry_after_s)}
     try:
-        async with endpoint.admission.unit():
-            endpoint.metrics.queue_time.observe(time.perf_counter() - arrived)
-            return await _run_unit(endpoint, records)
+        await endpoint.admission.enter()
     except QueueFull:
-        endpoint.metrics.rejected.labels(reason="queue_full").inc()
+        endpoint.metrics.reject("queue_full")
         raise ApiError(
             config.overflow_status,
             f"all {endpoint.scaler.ready} units busy and {config.queue_limit} requests queued",
             headers=retry_after,
         ) from None
     except QueueTimeout:
-        endpoint.metrics.rejected.labels(reason="queue_timeout").inc()
+        endpoint.metrics.reject("queue_timeout")
         raise ApiError(
             503,
             f"waited longer than queue_timeout_s={config.queue_timeout_s} for a unit",
@@ -307,10 +329,13 @@ async def _run_unit(endpoint: _Endpoint, records: list[Record]) -> list[float]:
     return await _score(endpoint, records, vectors)
 
 
-async def _lookups(endpoint: _Endpoint, records: list[Record]) -> list[list[float]]:
-    keys = [entity_key(record) for record in records]
+async def _lookups(endpoint: _Endpoint, records: list[Record]) -> Sequence[Sequence[float]]:
     features, enrichment = endpoint.features, endpoint.enrichment
-    vectors = [[0.0] * FEATURE_WIDTH for _ in keys]
+    if features is None and enrichment is None:
+        # Keys are only for the upstreams; hashing every record for nobody is pure cost.
+        return [_NO_FEATURES] * len(records)
+    keys = [entity_key(record) for record in records]
+    vectors: Sequence[Sequence[float]] = [_NO_FEATURES] * len(keys)
     if features is not None:
         vectors = await features.fetch_all(keys)
     if enrichment is not None:

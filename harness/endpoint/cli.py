@@ -49,6 +49,8 @@ _HELP = {
     "cold_start_s": "time before the first unit serves, at start and after zero",
     "max_payload_bytes": "largest request body accepted",
     "seed": "seed of the model's weights",
+    "access_log": "log one line per request (aiohttp's access log)",
+    "uvloop": "run on uvloop's event loop when it is installed",
 }
 _NOT_REPRODUCED = ("host", "port")
 

@@ -16,7 +16,8 @@ class EndpointConfig:
     A zero timeout, limit, TTL or URL switches that behaviour off. `min_concurrency` and
     `max_concurrency` default to `concurrency`, which fixes the size and disables the scaler;
     the scaler's windows default to Knative's (60 s stable, 6 s panic at 200 %, 30 s grace to
-    zero) and its reaction delay to Ray Serve's upscale_delay_s.
+    zero) and its reaction delay to Ray Serve's upscale_delay_s. `access_log` and `uvloop`
+    shape only the process `serve` runs, not the app `make_app` builds.
     """
 
     host: str = "127.0.0.1"
@@ -56,6 +57,8 @@ class EndpointConfig:
     cold_start_s: float = 0.0
     max_payload_bytes: int = 16 * MIB
     seed: int = 0
+    access_log: bool = False
+    uvloop: bool = True
 
     def __post_init__(self) -> None:
         for ok, expected, field in self._checks():

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from harness.endpoint.admission import Admission
 from harness.endpoint.autoscaler import Autoscaler
+from harness.endpoint.histogram import LoopHistogram
 
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 # A disconnected client gets no response; nginx's 499 names that outcome in the status counts.
@@ -26,13 +27,13 @@ class EndpointMetrics:
         self.requests = Counter(
             "serving_requests", "Invocation requests by status.", ("status",), registry=r
         )
-        self.latency = Histogram(
+        self.latency = LoopHistogram(
             "serving_request_latency_seconds",
             "Invocation latency, queueing included.",
             buckets=_SECONDS,
             registry=r,
         )
-        self.queue_time = Histogram(
+        self.queue_time = LoopHistogram(
             "serving_queue_time_seconds",
             "Time an admitted request waited for a unit.",
             buckets=_SECONDS,
@@ -71,7 +72,7 @@ class EndpointMetrics:
             ("target",),
             registry=r,
         )
-        self.batch_size = Histogram(
+        self.batch_size = LoopHistogram(
             "serving_model_batch_size", "Records per model call.", buckets=_BATCH, registry=r
         )
         self.rejected = Counter(
@@ -86,9 +87,13 @@ class EndpointMetrics:
         self.request_count = Counter("request_count", "Requests served.", registry=r)
         self.request_4xx = Counter("request_4xx_count", "Requests answered 4xx.", registry=r)
         self.request_5xx = Counter("request_5xx_count", "Requests answered 5xx.", registry=r)
-        self.latency_ms = Histogram(
+        self.latency_ms = LoopHistogram(
             "request_latency_ms", "Invocation latency in ms.", buckets=_MILLIS, registry=r
         )
+        # Resolving a label set costs a lock and a dict lookup in prometheus_client; the few
+        # statuses and reasons a run sees are resolved once each.
+        self._by_status: dict[int, Counter] = {}
+        self._by_reason: dict[str, Counter] = {}
         # Gauges read the admission state at scrape time, so they can never drift from it.
         Gauge("serving_queue_depth", "Requests waiting for a unit.", registry=r).set_function(
             lambda: admission.queued
@@ -115,9 +120,19 @@ class EndpointMetrics:
         counter = {"hit": self.cache_hits, "miss": self.cache_misses}.get(event, self.cache_shared)
         counter.labels(target=target).inc()
 
+    def reject(self, reason: str) -> None:
+        """Count one request turned away before scoring."""
+        counter = self._by_reason.get(reason)
+        if counter is None:
+            counter = self._by_reason[reason] = self.rejected.labels(reason=reason)
+        counter.inc()
+
     def observe(self, status: int, seconds: float) -> None:
         """Record one finished invocation."""
-        self.requests.labels(status=str(status)).inc()
+        counter = self._by_status.get(status)
+        if counter is None:
+            counter = self._by_status[status] = self.requests.labels(status=str(status))
+        counter.inc()
         self.request_count.inc()
         if 400 <= status < 500:
             self.request_4xx.inc()

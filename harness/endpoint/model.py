@@ -24,8 +24,12 @@ class LogisticModel:
 
     def __init__(self, seed: int) -> None:
         rng = np.random.default_rng(seed)
-        self._weights = rng.normal(0.0, 1.0, FEATURE_WIDTH + HASHED_FIELDS)
-        self._bias = float(rng.normal(0.0, 0.1))
+        weights = rng.normal(0.0, 1.0, FEATURE_WIDTH + HASHED_FIELDS)
+        bias = float(rng.normal(0.0, 0.1))
+        # Negation is exact, so x @ -w - b is bit for bit -(x @ w + b): the sigmoid's exp can
+        # take it as it comes, one array operation fewer per call.
+        self._neg_weights = -weights
+        self._neg_bias = -bias
 
     def predict(
         self, records: Sequence[dict[str, Any]], features: Sequence[Sequence[float]]
@@ -38,31 +42,33 @@ class LogisticModel:
             )
         if not records:
             return []
-        x = np.hstack([_store_matrix(features), _field_matrix(records)])
-        logits = x @ self._weights + self._bias
-        scores: npt.NDArray[np.float64] = 1.0 / (1.0 + np.exp(-logits))
-        return [float(s) for s in scores]
+        # Rows are built in plain lists and handed to numpy whole. Each numpy call has a fixed
+        # cost that, for the one or few records of a typical request, dwarfs its arithmetic.
+        fields = np.tanh(np.array([_field_row(record) for record in records], dtype=np.float64))
+        squashed: list[list[float]] = fields.tolist()
+        rows = [_store_row(v) + f for v, f in zip(features, squashed, strict=True)]
+        x = np.array(rows, dtype=np.float64)
+        neg_logits = x @ self._neg_weights + self._neg_bias
+        scores: npt.NDArray[np.float64] = 1.0 / (1.0 + np.exp(neg_logits))
+        predictions: list[float] = scores.tolist()
+        return predictions
 
 
-def _store_matrix(features: Sequence[Sequence[float]]) -> npt.NDArray[np.float64]:
+def _store_row(vector: Sequence[float]) -> list[float]:
     # The model has a fixed input width; a stub run with another --n-features is padded or cut.
-    out = np.zeros((len(features), FEATURE_WIDTH))
-    for i, vector in enumerate(features):
-        head = list(vector)[:FEATURE_WIDTH]
-        out[i, : len(head)] = head
-    return out
+    head = list(vector)[:FEATURE_WIDTH]
+    return head + [0.0] * (FEATURE_WIDTH - len(head))
 
 
-def _field_matrix(records: Sequence[dict[str, Any]]) -> npt.NDArray[np.float64]:
-    out = np.zeros((len(records), HASHED_FIELDS))
-    for i, record in enumerate(records):
-        for name, value in record.items():
-            number = _numeric(value)
-            # An identifier is not a signal; letting it in would make scores depend on key order.
-            if number is not None and name != ENTITY_FIELD:
-                out[i, _bucket(name)] += number
-    # Raw field values can be large; squashing keeps the logits in a useful range.
-    return np.tanh(out)
+def _field_row(record: dict[str, Any]) -> list[float]:
+    # Raw field values can be large; the caller squashes the sums into a useful range.
+    row = [0.0] * HASHED_FIELDS
+    for name, value in record.items():
+        number = _numeric(value)
+        # An identifier is not a signal; letting it in would make scores depend on key order.
+        if number is not None and name != ENTITY_FIELD:
+            row[_bucket(name)] += number
+    return row
 
 
 def _numeric(value: object) -> float | None:
@@ -75,5 +81,15 @@ def _numeric(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
+# Field names come from callers, so the memo of their buckets is bounded.
+_BUCKETS: dict[str, int] = {}
+_MAX_MEMO = 4096
+
+
 def _bucket(name: str) -> int:
-    return hashlib.blake2b(name.encode(), digest_size=2).digest()[0] % HASHED_FIELDS
+    bucket = _BUCKETS.get(name)
+    if bucket is None:
+        bucket = hashlib.blake2b(name.encode(), digest_size=2).digest()[0] % HASHED_FIELDS
+        if len(_BUCKETS) < _MAX_MEMO:
+            _BUCKETS[name] = bucket
+    return bucket

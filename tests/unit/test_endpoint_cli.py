@@ -43,6 +43,8 @@ EVERYTHING = EndpointConfig(
     cold_start_s=1.5,
     max_payload_bytes=1024,
     seed=9,
+    access_log=True,
+    uvloop=False,
 )
 
 
