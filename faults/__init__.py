@@ -4,6 +4,7 @@ from faults.container import Crash, Pause, ResourceLimit, Stop
 from faults.http import HttpError
 from faults.network import TOXIC_ATTRIBUTES, ProxyDown, Toxic, ToxicControl
 from faults.schedule import Fault, FaultControl, FaultWindow, ScheduledFault
+from faults.traffic import Surge
 
 __all__ = [
     "TOXIC_ATTRIBUTES",
@@ -17,6 +18,7 @@ __all__ = [
     "ResourceLimit",
     "ScheduledFault",
     "Stop",
+    "Surge",
     "Toxic",
     "ToxicControl",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from harness.loadgen.engine import Plan, Target
 from harness.loadgen.payloads import BodySource, PredictionsPerRecord, RecordsBody
-from harness.loadgen.shapes import Constant
+from harness.loadgen.shapes import Constant, Shape
 from harness.loadgen.stats import GeneratorStats
 from harness.loadgen.worker import run_plan
 from harness.recorder import Recorder
@@ -29,10 +29,11 @@ async def run_open_loop(
     *,
     body: BodySource,
     t0: float,
+    shape: Shape | None = None,
     max_inflight: int | None = None,
 ) -> GeneratorStats:
-    """``rate x duration`` requests to the invocations ``url`` on schedule from ``t0``; a 200
-    without one prediction per record counts as an error."""
+    """Requests to the invocations ``url`` on schedule from ``t0`` (``shape``, by default the
+    spec's constant rate); a 200 without one prediction per record counts as an error."""
     target = Target(
         url,
         body=body,
@@ -40,5 +41,6 @@ async def run_open_loop(
         timeout_s=spec.timeout_s,
         max_connections=spec.max_connections,
     )
-    plan = Plan(target, Constant(spec.rate, spec.duration_s), max_inflight=max_inflight)
+    arrivals = shape if shape is not None else Constant(spec.rate, spec.duration_s)
+    plan = Plan(target, arrivals, max_inflight=max_inflight)
     return await run_plan(plan, recorder, t0)

@@ -67,6 +67,7 @@ async def _drive(
             recorder,
             body=records_body(load.records_per_request, load.keyspace),
             t0=t0,
+            shape=scenario.load_shape(),
         )
         windows = await faults
     finally:
@@ -106,6 +107,7 @@ def run_on(
         buckets=buckets,
         faults=drive.windows,
         generator=drive.stats.to_json(),
+        load_shape=f"open-loop {scenario.load_shape().label}",
         started_at=started,
         duration_s=drive.elapsed_s,
         valid=not notes,

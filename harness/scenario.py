@@ -20,12 +20,14 @@ from faults import (
     ResourceLimit,
     ScheduledFault,
     Stop,
+    Surge,
     Toxic,
 )
 from faults.network import STREAMS
 from harness.budgets import Budget, check_phase
 from harness.endpoint.config import EndpointConfig
 from harness.errors import ScenarioError
+from harness.loadgen.shapes import Constant, Shape, Spike
 
 # The proxies every topology wires: the client's path to the endpoint, the endpoint's to a stub.
 ENDPOINT_PROXY = "endpoint"
@@ -38,10 +40,12 @@ SERVICES = ("endpoint", FEATURE_STORE_PROXY)
 FAULT_TARGETS: Mapping[str, tuple[str, ...]] = {
     **dict.fromkeys([*TOXIC_ATTRIBUTES, "down"], PROXIES),
     "http_error": STUBS,
+    "surge": (ENDPOINT_PROXY,),
     **dict.fromkeys(["pause", "crash", "stop", "limit"], SERVICES),
 }
 _ATTRIBUTES: Mapping[str, frozenset[str]] = {
     "http_error": frozenset({"status", "rate", "latency_ms", "retry_after_s"}),
+    "surge": frozenset({"factor", "rise_s"}),
     "pause": frozenset(),
     "crash": frozenset({"signal"}),
     "stop": frozenset({"grace_s"}),
@@ -77,6 +81,23 @@ class Scenario:
     budgets: tuple[Budget, ...] = ()
     description: str = ""
     source: str = "<scenario>"
+
+    def load_shape(self) -> Shape:
+        """The offered load over time: the constant rate, with a surge fault's climb in it."""
+        surge = next((f for f in self.faults if isinstance(f.fault, Surge)), None)
+        if surge is None:
+            return Constant(self.load.rate, self.load.duration_s)
+        fault = surge.fault
+        if not isinstance(fault, Surge):
+            raise TypeError("surge fault expected")
+        return Spike(
+            baseline=self.load.rate,
+            factor=fault.factor,
+            at_s=surge.start_s,
+            rise_s=min(fault.rise_s, surge.duration_s),
+            hold_s=max(surge.duration_s - fault.rise_s, 0.0),
+            duration_s=self.load.duration_s,
+        )
 
     def phase_names(self) -> list[str]:
         names = ["overall"]
@@ -194,6 +215,9 @@ def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
         source=source,
     )
     _check_windows_fit(reader, scenario)
+    surges = [i for i, f in enumerate(scenario.faults) if isinstance(f.fault, Surge)]
+    if len(surges) > 1:
+        raise reader.error(f"faults[{surges[1]}].type", "a scenario takes at most one surge")
     return scenario
 
 
@@ -335,6 +359,8 @@ def _build(kind: str, target: str, attributes: dict[str, Any]) -> Fault:
         return HttpError(target, **attributes)
     if kind == "pause":
         return Pause(target)
+    if kind == "surge":
+        return Surge(target, **attributes)
     if kind == "crash":
         return Crash(target, **attributes)
     if kind == "stop":

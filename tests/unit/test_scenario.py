@@ -393,3 +393,22 @@ def test_bad_fault_names_its_field(fault: str, field: str, fragment: str) -> Non
         parse_scenario(text)
     assert info.value.field == field
     assert fragment in str(info.value)
+
+
+def test_a_surge_fault_shapes_the_load_and_only_one_is_allowed() -> None:
+    text = (
+        "name: x\nload: {rate: 10, duration_s: 10}\nfaults:\n"
+        "  - {name: s, type: surge, target: endpoint, start_s: 2, duration_s: 4,\n"
+        "     attributes: {factor: 3, rise_s: 1}}\n"
+    )
+    shape = parse_scenario(text).load_shape()
+    assert shape.rate_at(1.0) == 10
+    assert shape.rate_at(2.5) == pytest.approx(20)
+    assert shape.rate_at(4.0) == 30
+    assert shape.rate_at(6.5) == 10
+    assert len(list(shape.offsets())) == 10 * 10 + 10 * 0.5 * 2 + 20 * 3
+
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(text + text.split("faults:\n")[1].replace("name: s", "name: t"))
+    assert info.value.field == "faults[1].type"
+    assert "at most one surge" in str(info.value)
