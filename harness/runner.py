@@ -20,7 +20,7 @@ from harness.report import write_reports
 from harness.results import RunResult, judge
 from harness.sampler import sample_metrics
 from harness.scenario import Scenario
-from harness.topology import Topology
+from harness.topology import Topology, url_topology
 
 # A generator that starts requests this late (p99) measured itself, not the endpoint.
 MAX_SCHEDULE_LAG_MS = 10.0
@@ -51,9 +51,10 @@ async def _drive(
 ) -> _Drive:
     t0 = time.monotonic() + 0.05
     stop = asyncio.Event()
-    background: list[asyncio.Task[Any]] = [
-        asyncio.create_task(sample_metrics(topology.metrics_url, recorder, t0=t0, stop=stop))
-    ]
+    background: list[asyncio.Task[Any]] = []
+    if topology.metrics_url is not None:
+        sampler = sample_metrics(topology.metrics_url, recorder, t0=t0, stop=stop)
+        background.append(asyncio.create_task(sampler))
     if progress is not None:
         background.append(asyncio.create_task(_progress_loop(recorder, t0, progress, stop)))
     faults = asyncio.create_task(
@@ -129,8 +130,13 @@ def run_scenario(
             "limit faults change a container's CPU or memory and need the docker backend; "
             "run with --backend docker"
         )
-    with start_topology(scenario.endpoint, concrete) as topology:
-        result = run_on(topology, scenario, backend=concrete, progress=progress)
+    if scenario.target is not None:
+        # Only Toxiproxy is started, as a process, in front of the endpoint the user runs.
+        with url_topology(scenario.target) as topology:
+            result = run_on(topology, scenario, backend="url", progress=progress)
+    else:
+        with start_topology(scenario.endpoint, concrete) as topology:
+            result = run_on(topology, scenario, backend=concrete, progress=progress)
     if report_dir is not None:
         write_reports(result, report_dir)
     return result

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -61,6 +62,16 @@ _GOT_FIELD = re.compile(r"but got (\w+)=")
 
 
 @dataclass(frozen=True, slots=True)
+class ExternalTarget:
+    """An endpoint the harness does not start: Toxiproxy goes in front of ``url``."""
+
+    url: str
+    invocations_path: str = "/invocations"
+    health_path: str = "/health"
+    metrics_path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class LoadSpec:
     """Open-loop constant-rate load: ``rate`` requests/s for ``duration_s`` seconds."""
 
@@ -81,6 +92,7 @@ class Scenario:
     budgets: tuple[Budget, ...] = ()
     description: str = ""
     source: str = "<scenario>"
+    target: ExternalTarget | None = None
 
     def load_shape(self) -> Shape:
         """The offered load over time: the constant rate, with a surge fault's climb in it."""
@@ -202,9 +214,13 @@ def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
     reader = _Reader(source, text)
     raw = yaml.safe_load(text)
     doc = reader.mapping(raw, "")
-    reader.known_keys(doc, "", {"name", "description", "endpoint", "load", "faults", "budgets"})
+    known = {"name", "description", "endpoint", "target", "load", "faults", "budgets"}
+    reader.known_keys(doc, "", known)
     name = reader.text(doc, "name", "")
+    target = None if doc.get("target") is None else _target(reader, doc)
     faults = _faults(reader, doc.get("faults", []))
+    if target is not None:
+        _check_external_faults(reader, faults)
     scenario = Scenario(
         name=name,
         description=str(doc.get("description", "")),
@@ -213,6 +229,7 @@ def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
         faults=faults,
         budgets=_budgets(reader, doc.get("budgets", []), faults),
         source=source,
+        target=target,
     )
     _check_windows_fit(reader, scenario)
     surges = [i for i, f in enumerate(scenario.faults) if isinstance(f.fault, Surge)]
@@ -247,6 +264,38 @@ def _endpoint(reader: _Reader, raw: Any) -> EndpointConfig:
         raise reader.error(
             f"endpoint.{named.group(1) if named else ''}".rstrip("."), str(exc)
         ) from exc
+
+
+def _target(reader: _Reader, doc: Mapping[str, Any]) -> ExternalTarget:
+    if "endpoint" in doc:
+        raise reader.error("endpoint", "a scenario with a target runs no endpoint of its own")
+    raw = reader.mapping(doc["target"], "target")
+    reader.known_keys(raw, "target", {"url", "invocations_path", "health_path", "metrics_path"})
+    url = reader.text(raw, "url", "target").rstrip("/")
+    parsed = urlsplit(url)
+    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+        raise reader.error("target.url", f"expected an http:// URL with a host but got {url!r}")
+    paths = {}
+    for key, default in (("invocations_path", "/invocations"), ("health_path", "/health")):
+        paths[key] = reader.text(raw, key, "target", default=default)
+    metrics = raw.get("metrics_path", "")
+    for key, value in (*paths.items(), ("metrics_path", metrics)):
+        if value and not (isinstance(value, str) and value.startswith("/")):
+            raise reader.error(
+                f"target.{key}", f"expected a path starting with / but got {value!r}"
+            )
+    return ExternalTarget(url, metrics_path=str(metrics), **paths)
+
+
+def _check_external_faults(reader: _Reader, faults: tuple[ScheduledFault, ...]) -> None:
+    for index, scheduled in enumerate(faults):
+        fault = scheduled.fault
+        if fault.target != ENDPOINT_PROXY or isinstance(fault, (Pause, Crash, Stop, ResourceLimit)):
+            raise reader.error(
+                f"faults[{index}].type",
+                "with an external target only network faults and surges on `endpoint` apply: "
+                "the harness runs no stub or service it could break",
+            )
 
 
 def _load(reader: _Reader, raw: Any) -> LoadSpec:

@@ -5,17 +5,18 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.endpoint.cli import config_to_argv
 from harness.errors import TopologyError
 from harness.ports import LOOPBACK, free_port
 from harness.processes import ChildProcess, HttpReady, ProcessContainer
-from harness.scenario import ENDPOINT_PROXY, FEATURE_STORE_PROXY, EndpointSpec
+from harness.scenario import ENDPOINT_PROXY, FEATURE_STORE_PROXY, EndpointSpec, ExternalTarget
 from harness.toxiproxy import ToxiproxyClient, find_toxiproxy_server
 
 ENDPOINT_NAME = "model"
@@ -31,16 +32,17 @@ class Topology:
 
     endpoint_url: str
     endpoint_direct_url: str
-    metrics_url: str
+    metrics_url: str | None
     stub_urls: dict[str, str]
     toxiproxy: ToxiproxyClient
     pids: dict[str, int] = field(default_factory=dict)
     log_dir: Path | None = None
     containers: Mapping[str, Any] = field(default_factory=dict)
+    invocations_path: str = f"/serving-endpoints/{ENDPOINT_NAME}/invocations"
 
     @property
     def invocations_url(self) -> str:
-        return f"{self.endpoint_url}/serving-endpoints/{ENDPOINT_NAME}/invocations"
+        return f"{self.endpoint_url}{self.invocations_path}"
 
     def add_toxic(
         self,
@@ -83,6 +85,20 @@ def endpoint_command(spec: EndpointSpec, port: int, feature_store_url: str) -> l
     return ["endpoint", "--host", LOOPBACK, "--port", str(port), *config_to_argv(config)]
 
 
+Starter = Callable[[ChildProcess, HttpReady], ChildProcess]
+
+
+def _start_toxiproxy(start: Starter, ready_timeout_s: float) -> ToxiproxyClient:
+    api_port = free_port()
+    binary = find_toxiproxy_server()
+    toxiproxy = ToxiproxyClient(LOOPBACK, api_port)
+    start(
+        ChildProcess("toxiproxy", [str(binary), "-host", LOOPBACK, "-port", str(api_port)]),
+        HttpReady(f"{toxiproxy.api_url}/version", timeout_s=ready_timeout_s),
+    )
+    return toxiproxy
+
+
 def _python_module(*args: str) -> list[str]:
     return [sys.executable, "-m", "harness.cli", *args]
 
@@ -111,13 +127,7 @@ def process_topology(
             ready.wait(child)
             return child
 
-        api_port = free_port()
-        binary = find_toxiproxy_server()
-        toxiproxy = ToxiproxyClient(LOOPBACK, api_port)
-        start(
-            ChildProcess("toxiproxy", [str(binary), "-host", LOOPBACK, "-port", str(api_port)]),
-            HttpReady(f"{toxiproxy.api_url}/version", timeout_s=ready_timeout_s),
-        )
+        toxiproxy = _start_toxiproxy(start, ready_timeout_s)
         stub_port = free_port()
         stub_url = f"http://{LOOPBACK}:{stub_port}"
         start(
@@ -150,4 +160,39 @@ def process_topology(
             pids={child.name: child.pid for child in children},
             log_dir=logs,
             containers={child.name: ProcessContainer(child, logs) for child in children},
+        )
+
+
+@contextmanager
+def url_topology(target: ExternalTarget, *, ready_timeout_s: float = 20.0) -> Iterator[Topology]:
+    """Toxiproxy in front of an endpoint the harness did not start: only the ``endpoint`` proxy,
+    no stubs and no services to pause or crash."""
+    parsed = urlsplit(target.url)
+    host, port = parsed.hostname or "", parsed.port or (443 if parsed.scheme == "https" else 80)
+    health = f"{target.url}{target.health_path}"
+    if not HttpReady(health).probe():
+        raise TopologyError(
+            f"the target endpoint does not answer {health}; start it, or fix target.url / "
+            "target.health_path in the scenario"
+        )
+    logs = Path(tempfile.mkdtemp(prefix="serving-chaos-"))
+    with ExitStack() as stack:
+        stack.callback(shutil.rmtree, logs, True)
+
+        def start(child: ChildProcess, ready: HttpReady) -> ChildProcess:
+            stack.callback(child.stop)
+            child.start(logs)
+            ready.wait(child)
+            return child
+
+        toxiproxy = _start_toxiproxy(start, ready_timeout_s)
+        front = toxiproxy.create_proxy(ENDPOINT_PROXY, f"{host}:{port}")
+        yield Topology(
+            endpoint_url=f"{parsed.scheme}://{LOOPBACK}:{front.port}",
+            endpoint_direct_url=target.url,
+            metrics_url=f"{target.url}{target.metrics_path}" if target.metrics_path else None,
+            stub_urls={},
+            toxiproxy=toxiproxy,
+            log_dir=logs,
+            invocations_path=target.invocations_path,
         )

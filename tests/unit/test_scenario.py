@@ -9,7 +9,14 @@ import pytest
 from faults import Crash, HttpError, Pause, ProxyDown, ResourceLimit, ScheduledFault, Stop, Toxic
 from harness.budgets import Budget
 from harness.errors import ChaosError, ScenarioError
-from harness.scenario import EndpointSpec, LoadSpec, Scenario, load_scenario, parse_scenario
+from harness.scenario import (
+    EndpointSpec,
+    ExternalTarget,
+    LoadSpec,
+    Scenario,
+    load_scenario,
+    parse_scenario,
+)
 
 SHIPPED = (
     Path(__file__).resolve().parents[2] / "suites" / "scenarios" / "feature_store_latency.yaml"
@@ -412,3 +419,29 @@ def test_a_surge_fault_shapes_the_load_and_only_one_is_allowed() -> None:
         parse_scenario(text + text.split("faults:\n")[1].replace("name: s", "name: t"))
     assert info.value.field == "faults[1].type"
     assert "at most one surge" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "fragment"),
+    [
+        ("target: {url: 'ftp://x'}\n", "target.url", "expected an http:// URL"),
+        ("target: {url: 'http://127.0.0.1:1', health_path: ping}\n", "target.health_path",
+         "starting with /"),
+        ("target: {url: 'http://127.0.0.1:1'}\nendpoint: {concurrency: 2}\n", "endpoint",
+         "runs no endpoint"),
+        ("target: {url: 'http://127.0.0.1:1'}\nfaults:\n  - {name: f, type: pause, "
+         "target: endpoint, start_s: 0, duration_s: 1}\n", "faults[0].type", "only network"),
+    ],
+)  # fmt: skip
+def test_bad_external_target_names_its_field(extra: str, field: str, fragment: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(f"name: x\nload: {{rate: 1, duration_s: 5}}\n{extra}")
+    assert info.value.field == field
+    assert fragment in str(info.value)
+
+
+def test_external_target_defaults() -> None:
+    scenario = parse_scenario(
+        "name: x\nload: {rate: 1, duration_s: 1}\ntarget: {url: 'http://127.0.0.1:9/'}\n"
+    )
+    assert scenario.target == ExternalTarget("http://127.0.0.1:9", "/invocations", "/health", "")
