@@ -5,7 +5,7 @@ actual apply and revert times, so phase budgets are exact rather than rounded to
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,23 +13,58 @@ from hdrh.histogram import HdrHistogram
 
 from harness.budgets import percentile_of
 
-# Microseconds, from 1 us to 10 min, 3 significant digits.
+# Microseconds, from 1 us to 10 min. Phases keep 3 significant digits (0.1 %). Seconds of the
+# timeline keep 2 (1 %): a 3-digit histogram is ~170 KB of counters, and a long run holds one
+# second per row, so the timeline would otherwise cost ~0.35 MB per second of load.
 _LOWEST_US = 1
 _HIGHEST_US = 600_000_000
 _DIGITS = 3
+_TIMELINE_DIGITS = 2
+# Seconds of the timeline kept as live histograms; older ones are kept HDR-encoded (a few
+# hundred bytes) and decoded only when read, so memory stays flat however long a run is.
+DENSE_SECONDS = 32
 
 
 def new_histogram() -> HdrHistogram:
     return HdrHistogram(_LOWEST_US, _HIGHEST_US, _DIGITS)
 
 
-def _record(histogram: HdrHistogram, seconds: float) -> None:
-    histogram.record_value(min(max(int(seconds * 1_000_000), _LOWEST_US), _HIGHEST_US))
+def new_timeline_histogram() -> HdrHistogram:
+    return HdrHistogram(_LOWEST_US, _HIGHEST_US, _TIMELINE_DIGITS)
+
+
+def record_micros(histogram: HdrHistogram, micros: int) -> None:
+    """``histogram.record_value`` without its per-call method lookups: this runs several times
+    per request on the generator's hot path, where hdrh's version costs ~2 us."""
+    value = _HIGHEST_US if micros > _HIGHEST_US else micros if micros > _LOWEST_US else _LOWEST_US
+    # The same index arithmetic as hdrh, for lowest value 1 (unit magnitude 0).
+    half_magnitude = histogram.sub_bucket_half_count_magnitude
+    bucket = (value | histogram.sub_bucket_mask).bit_length() - half_magnitude - 1
+    index = ((bucket + 1) << half_magnitude) + (value >> bucket) - histogram.sub_bucket_half_count
+    histogram.counts[index] += 1
+    histogram.total_count += 1
+    if value < histogram.min_value:
+        histogram.min_value = value
+    if value > histogram.max_value:
+        histogram.max_value = value
+
+
+def _max_us(histogram: HdrHistogram) -> int:
+    # hdrh's get_max_value() is the top of the max's bucket (up to 1 % high at 2 digits); the
+    # raw attribute is exact as long as merges carry it along, which Tally does.
+    return int(histogram.max_value) if histogram.total_count else 0
 
 
 def _ms(histogram: HdrHistogram, percentile: float) -> float:
-    micros: int = histogram.get_value_at_percentile(percentile)
+    # A bucket's upper edge can lie above anything recorded; the exact max bounds it.
+    micros = min(int(histogram.get_value_at_percentile(percentile)), _max_us(histogram))
     return round(micros / 1000.0, 3)
+
+
+def _add(into: HdrHistogram, other: HdrHistogram, exact_max_us: int) -> None:
+    before = into.max_value
+    into.add(other)
+    into.max_value = max(before, exact_max_us)
 
 
 @dataclass(slots=True)
@@ -47,8 +82,8 @@ class Tally:
     def add(
         self, latency_s: float, service_s: float, status: int | None, failure: str | None
     ) -> None:
-        _record(self.latency, latency_s)
-        _record(self.service, service_s)
+        record_micros(self.latency, int(latency_s * 1_000_000))
+        record_micros(self.service, int(service_s * 1_000_000))
         if status is not None:
             self.statuses[status] += 1
         else:
@@ -78,12 +113,18 @@ class Tally:
         return _ms(self.latency, percentile) if self.requests else None
 
     def max_ms(self) -> float | None:
-        return round(self.latency.get_max_value() / 1000.0, 3) if self.requests else None
+        return round(_max_us(self.latency) / 1000.0, 3) if self.requests else None
+
+    def service_ms(self, percentile: float) -> float | None:
+        return _ms(self.service, percentile) if self.requests else None
+
+    def service_max_ms(self) -> float | None:
+        return round(_max_us(self.service) / 1000.0, 3) if self.requests else None
 
     def merge(self, other: Tally) -> None:
         """Add ``other``'s requests to this tally; HDR addition is exact, not an estimate."""
-        self.latency.add(other.latency)
-        self.service.add(other.service)
+        _add(self.latency, other.latency, _max_us(other.latency))
+        _add(self.service, other.service, _max_us(other.service))
         self.statuses.update(other.statuses)
         self.failures.update(other.failures)
         if other.queue_depth is not None or other.inflight is not None:
@@ -94,6 +135,9 @@ class Tally:
         return {
             "latency": self.latency.encode(),
             "service": self.service.encode(),
+            # HDR's encoding keeps the max only to its bucket; the exact value travels beside it.
+            "latency_max_us": _max_us(self.latency),
+            "service_max_us": _max_us(self.service),
             "statuses": {str(code): n for code, n in self.statuses.items()},
             "failures": dict(self.failures),
             "queue_depth": self.queue_depth,
@@ -101,8 +145,9 @@ class Tally:
         }
 
     def merge_encoded(self, encoded: dict[str, Any]) -> None:
-        self.latency.add(HdrHistogram.decode(encoded["latency"]))
-        self.service.add(HdrHistogram.decode(encoded["service"]))
+        latency, service = (HdrHistogram.decode(encoded[k]) for k in ("latency", "service"))
+        _add(self.latency, latency, encoded.get("latency_max_us", _max_us(latency)))
+        _add(self.service, service, encoded.get("service_max_us", _max_us(service)))
         self.statuses.update({int(code): n for code, n in encoded["statuses"].items()})
         self.failures.update(encoded["failures"])
         self.sample(encoded["queue_depth"], encoded["inflight"])
@@ -110,8 +155,10 @@ class Tally:
 
 @dataclass(slots=True)
 class Bucket(Tally):
-    """One second of the run, by intended start time."""
+    """One second of the run, by intended start time, at the timeline's coarser precision."""
 
+    latency: HdrHistogram = field(default_factory=new_timeline_histogram)
+    service: HdrHistogram = field(default_factory=new_timeline_histogram)
     second: int = 0
     offered: int = 0
 
@@ -121,6 +168,32 @@ class Bucket(Tally):
     def merge_encoded(self, encoded: dict[str, Any]) -> None:
         Tally.merge_encoded(self, encoded)
         self.offered += encoded["offered"]
+
+    @classmethod
+    def decode(cls, encoded: dict[str, Any]) -> Bucket:
+        bucket = cls(second=encoded["second"])
+        bucket.merge_encoded(encoded)
+        return bucket
+
+
+class Timeline(Mapping[int, Bucket]):
+    """Second -> bucket, read-only: recent seconds are live, older ones decoded on each read."""
+
+    def __init__(self, dense: dict[int, Bucket], frozen: dict[int, dict[str, Any]]) -> None:
+        self._dense = dense
+        self._frozen = frozen
+
+    def __getitem__(self, second: int) -> Bucket:
+        found = self._dense.get(second)
+        if found is not None:
+            return found
+        return Bucket.decode(self._frozen[second])
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(sorted({*self._dense, *self._frozen}))
+
+    def __len__(self) -> int:
+        return len(self._dense) + len(self._frozen)
 
 
 class PhaseClock:
@@ -177,17 +250,30 @@ class PhaseClock:
 class Recorder:
     """Collects request outcomes; every time is in seconds since load started."""
 
-    def __init__(self, clock: PhaseClock | None = None) -> None:
+    def __init__(self, clock: PhaseClock | None = None, dense_seconds: int = DENSE_SECONDS) -> None:
         self.clock = clock or PhaseClock()
-        self.buckets: dict[int, Bucket] = {}
         self.phases: dict[str, Tally] = {name: Tally() for name in self.clock.phase_names()}
+        self._dense: dict[int, Bucket] = {}
+        self._frozen: dict[int, dict[str, Any]] = {}
+        self._dense_limit = max(dense_seconds, 1)
+        self.buckets: Mapping[int, Bucket] = Timeline(self._dense, self._frozen)
 
     def bucket(self, t: float) -> Bucket:
         second = max(int(t), 0)
-        found = self.buckets.get(second)
+        found = self._dense.get(second)
         if found is None:
-            found = self.buckets[second] = Bucket(second=second)
+            frozen = self._frozen.pop(second, None)
+            found = Bucket.decode(frozen) if frozen else Bucket(second=second)
+            self._dense[second] = found
+            self._freeze_oldest()
         return found
+
+    def _freeze_oldest(self) -> None:
+        # First in, first frozen: a run creates seconds in order, so that is the oldest second.
+        # A late answer for a frozen second thaws it, which costs time but never correctness.
+        while len(self._dense) > self._dense_limit:
+            second = next(iter(self._dense))
+            self._frozen[second] = self._dense.pop(second).encode()
 
     def offered(self, intended: float) -> None:
         self.bucket(intended).offered += 1
@@ -198,8 +284,9 @@ class Recorder:
         """One request: ``status`` when a response came back, else ``failure`` names why not."""
         latency, service = done - intended, done - sent
         self.bucket(intended).add(latency, service, status, failure)
+        phases = self.phases
         for phase in self.clock.phases_at(intended):
-            self.phases[phase].add(latency, service, status, failure)
+            phases[phase].add(latency, service, status, failure)
 
     def gauge(self, t: float, *, queue_depth: float | None, inflight: float | None) -> None:
         self.bucket(t).sample(queue_depth, inflight)
@@ -207,12 +294,13 @@ class Recorder:
             self.phases[phase].sample(queue_depth, inflight)
 
     def seconds(self) -> list[Bucket]:
-        return [self.buckets[s] for s in sorted(self.buckets)]
+        return [self.buckets[s] for s in self.buckets]
 
     def encode(self) -> dict[str, Any]:
         """Everything recorded, for another process to merge with :meth:`merge_encoded`."""
+        dense, frozen = self._dense, self._frozen
         return {
-            "buckets": [bucket.encode() for bucket in self.seconds()],
+            "buckets": [dense[s].encode() if s in dense else frozen[s] for s in self.buckets],
             "phases": {name: tally.encode() for name, tally in self.phases.items()},
         }
 
@@ -296,7 +384,7 @@ def timeline_row(bucket: Bucket) -> dict[str, Any]:
         "p90_ms": bucket.percentile_ms(90),
         "p99_ms": bucket.percentile_ms(99),
         "max_ms": bucket.max_ms(),
-        "service_p50_ms": _ms(bucket.service, 50) if bucket.requests else None,
+        "service_p50_ms": bucket.service_ms(50),
         "queue_depth": bucket.queue_depth,
         "inflight": bucket.inflight,
     }

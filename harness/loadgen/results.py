@@ -9,22 +9,12 @@ from harness.loadgen.stats import GeneratorStats
 from harness.recorder import Recorder, Tally, timeline_row
 
 
-def _ms(tally: Tally, which: str, percentile: float) -> float | None:
-    if not tally.requests:
-        return None
-    histogram = tally.latency if which == "latency" else tally.service
-    micros: int = histogram.get_value_at_percentile(percentile)
-    return round(micros / 1000.0, 3)
-
-
 def _percentiles(tally: Tally, which: str) -> dict[str, float | None]:
-    histogram = tally.latency if which == "latency" else tally.service
-    return {
-        "p50_ms": _ms(tally, which, 50),
-        "p90_ms": _ms(tally, which, 90),
-        "p99_ms": _ms(tally, which, 99),
-        "max_ms": round(histogram.get_max_value() / 1000.0, 3) if tally.requests else None,
-    }
+    if which == "latency":
+        at, top = tally.percentile_ms, tally.max_ms
+    else:
+        at, top = tally.service_ms, tally.service_max_ms
+    return {"p50_ms": at(50), "p90_ms": at(90), "p99_ms": at(99), "max_ms": top()}
 
 
 @dataclass(frozen=True, slots=True)

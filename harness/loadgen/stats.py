@@ -8,7 +8,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from harness.recorder import new_histogram
+from harness.recorder import new_histogram, record_micros
 
 # A request that leaves more than this after its intended start was sent late: the generator,
 # not the endpoint, added that time. Also the lag p99 above which a run is invalid.
@@ -24,7 +24,7 @@ class GeneratorStats:
     lag: HdrHistogram = field(default_factory=new_histogram)
 
     def record_lag(self, lag_s: float) -> None:
-        self.lag.record_value(max(int(lag_s * 1_000_000), 1))
+        record_micros(self.lag, int(lag_s * 1_000_000))
         if lag_s > MAX_LAG_S:
             self.late += 1
 

@@ -18,7 +18,9 @@ from harness.loadgen.engine import Plan, Sink
 from harness.loadgen.shapes import peak_rate, take_share
 from harness.loadgen.stats import GeneratorStats
 
-_TIMER_SLACK_S = 0.0012
+# The shortest sleep asked of the event loop: its timers tick in whole milliseconds, so a
+# shorter one would be rounded to zero (libuv) and spin, or to 1 ms anyway (epoll).
+_MIN_SLEEP_S = 0.001
 
 
 def _failure_name(exc: BaseException) -> str:
@@ -117,13 +119,16 @@ async def run_closed(
 
 
 async def _until(when: float) -> None:
-    # Event-loop timers fire up to a millisecond late (epoll and libuv count in ms), which alone
-    # would break a 2 ms lag budget: sleep to just short of the mark, then yield until it.
-    for _ in range(1 << 30):
+    # Sleep the whole way: a timer is at most ~1 ms late, inside the 2 ms lag budget. Waking
+    # early and yielding until the mark spun a core for the last millisecond before every
+    # request, which at a few hundred requests/s took most of a core from the server under test
+    # and made the lag worse, not better. Requests already due start without yielding, so at
+    # high rates one wake-up starts a whole batch.
+    while True:
         remaining = when - time.monotonic()
         if remaining <= 0:
             return
-        await asyncio.sleep(max(remaining - _TIMER_SLACK_S, 0.0))
+        await asyncio.sleep(max(remaining, _MIN_SLEEP_S))
 
 
 async def _finish(pending: set[asyncio.Task[None]], grace_s: float) -> None:
