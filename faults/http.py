@@ -4,10 +4,11 @@ and 5xx error bursts, switched on and off through a stub's fault control endpoin
 from __future__ import annotations
 
 import json
-import math
 import urllib.request
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+_FIELDS = ("status", "rate", "latency_ms", "retry_after_s")
 
 
 class StubControl(Protocol):
@@ -15,11 +16,9 @@ class StubControl(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class HttpError:
-    """The stub ``target`` answers ``rate`` of its calls with ``status`` (after ``latency_ms``),
-    with a Retry-After header when ``retry_after_s`` is set."""
+class HttpFault:
+    """Answer a fraction `rate` of calls with `status`; delay every call by `latency_ms`."""
 
-    target: str
     status: int = 503
     rate: float = 1.0
     latency_ms: float = 0.0
@@ -27,34 +26,55 @@ class HttpError:
 
     def __post_init__(self) -> None:
         if not 400 <= self.status <= 599:
-            raise ValueError(f"expected a status in 400..599 but got status={self.status!r}")
+            raise ValueError(f"expected status in 400..599 but got status={self.status}")
         if not 0.0 <= self.rate <= 1.0:
-            raise ValueError(f"expected 0 <= rate <= 1 but got rate={self.rate!r}")
-        if not (math.isfinite(self.latency_ms) and self.latency_ms >= 0):
-            raise ValueError(f"expected latency_ms >= 0 but got latency_ms={self.latency_ms!r}")
-        if self.retry_after_s is not None and not self.retry_after_s >= 0:
+            raise ValueError(f"expected rate in 0..1 but got rate={self.rate}")
+        if self.latency_ms < 0:
+            raise ValueError(f"expected latency_ms >= 0 but got latency_ms={self.latency_ms}")
+        if self.retry_after_s is not None and self.retry_after_s < 0:
             raise ValueError(
-                f"expected retry_after_s >= 0 but got retry_after_s={self.retry_after_s!r}"
+                f"expected retry_after_s >= 0 but got retry_after_s={self.retry_after_s}"
             )
 
-    def body(self) -> dict[str, float | int]:
-        fault: dict[str, float | int] = {
-            "status": self.status,
-            "rate": self.rate,
-            "latency_ms": self.latency_ms,
-        }
-        if self.retry_after_s is not None:
-            fault["retry_after_s"] = self.retry_after_s
-        return fault
+    @classmethod
+    def from_json(cls, body: object) -> HttpFault:
+        """Build a fault from a decoded JSON body, rejecting unknown keys and wrong types."""
+        if not isinstance(body, dict):
+            raise ValueError(f"expected a JSON object but got body={body!r}")
+        unknown = sorted(set(body) - set(_FIELDS))
+        if unknown:
+            raise ValueError(f"expected keys among {list(_FIELDS)} but got unknown={unknown}")
+        status = body.get("status", 503)
+        if isinstance(status, bool) or not isinstance(status, int):
+            raise ValueError(f"expected an integer status but got status={status!r}")
+        has_retry_after = body.get("retry_after_s") is not None
+        return cls(
+            status=status,
+            rate=_number(body, "rate", 1.0),
+            latency_ms=_number(body, "latency_ms", 0.0),
+            retry_after_s=_number(body, "retry_after_s", 0.0) if has_retry_after else None,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpError:
+    """The stub ``target`` misbehaves as ``fault`` says while the fault is active."""
+
+    target: str
+    fault: HttpFault
 
     def apply(self, control: StubControl, name: str) -> None:
-        _send(control.stub_url(self.target), "PUT", json.dumps(self.body()).encode())
+        body = json.dumps(self.fault.to_json()).encode()
+        _send(control.stub_url(self.target), "PUT", body)
 
     def revert(self, control: StubControl, name: str) -> None:
         _send(control.stub_url(self.target), "DELETE", None)
 
     def describe(self) -> str:
-        return f"{self.target} answers {self.rate:.0%} of calls with {self.status}"
+        return f"{self.target} answers {self.fault.rate:.0%} of calls with {self.fault.status}"
 
 
 def _send(stub_url: str, method: str, body: bytes | None) -> None:
@@ -66,3 +86,12 @@ def _send(stub_url: str, method: str, body: bytes | None) -> None:
     )
     with urllib.request.urlopen(request, timeout=5.0) as response:
         response.read()
+
+
+def _number(body: dict[str, Any], name: str, default: float) -> float:
+    value = body.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number for {name} but got {name}={value!r}")
+    return float(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Self
 
 from rich.console import Console
 from rich.live import Live
@@ -23,17 +24,18 @@ def progress_line(elapsed_s: float, total_s: float, bucket: Bucket | None) -> st
     )
 
 
-class LiveProgress:
-    """Context manager handing out a progress callback for the runner."""
+class LiveLine:
+    """One updating line on a terminal, plain lines in logs, nothing when quiet."""
 
-    def __init__(self, console: Console, total_s: float) -> None:
+    def __init__(self, console: Console, *, quiet: bool = False, first: str = "starting") -> None:
         self._console = console
-        self._total_s = total_s
+        self._quiet = quiet
+        self._first = first
         self._live: Live | None = None
 
-    def __enter__(self) -> LiveProgress:
-        if self._console.is_terminal:
-            self._live = Live(Text("starting"), console=self._console, transient=True)
+    def __enter__(self) -> Self:
+        if not self._quiet and self._console.is_terminal:
+            self._live = Live(Text(self._first), console=self._console, transient=True)
             self._live.__enter__()
         return self
 
@@ -46,9 +48,21 @@ class LiveProgress:
         if self._live is not None:
             self._live.__exit__(kind, value, traceback)
 
-    def __call__(self, elapsed_s: float, bucket: Bucket | None) -> None:
-        line = progress_line(elapsed_s, self._total_s, bucket)
+    def show(self, line: str) -> None:
+        if self._quiet:
+            return
         if self._live is not None:
             self._live.update(Text(line))
         else:
             self._console.print(line, markup=False, highlight=False)
+
+
+class LiveProgress(LiveLine):
+    """The runner's progress callback: one line per second of the run."""
+
+    def __init__(self, console: Console, total_s: float) -> None:
+        super().__init__(console)
+        self._total_s = total_s
+
+    def __call__(self, elapsed_s: float, bucket: Bucket | None) -> None:
+        self.show(progress_line(elapsed_s, self._total_s, bucket))

@@ -24,6 +24,7 @@ from faults import (
     Surge,
     Toxic,
 )
+from faults.http import HttpFault
 from faults.network import STREAMS
 from harness.budgets import Budget, check_phase
 from harness.endpoint.config import EndpointConfig
@@ -405,7 +406,7 @@ def _fault(reader: _Reader, doc: Mapping[str, Any], path: str) -> Fault:
 
 def _build(kind: str, target: str, attributes: dict[str, Any]) -> Fault:
     if kind == "http_error":
-        return HttpError(target, **attributes)
+        return HttpError(target, HttpFault.from_json(attributes))
     if kind == "pause":
         return Pause(target)
     if kind == "surge":

@@ -3,12 +3,9 @@ logs, nothing at all with --quiet. Closed-loop runs say so on every line."""
 
 from __future__ import annotations
 
-from types import TracebackType
-
 from rich.console import Console
-from rich.live import Live
-from rich.text import Text
 
+from harness.progress import LiveLine
 from harness.recorder import Bucket
 
 
@@ -22,38 +19,13 @@ def load_line(
     return f"{line}  rate {bucket.requests}/s  p99 {p99:.1f} ms  errors {bucket.errors}"
 
 
-class LoadProgress:
+class LoadProgress(LiveLine):
     """Context manager that is also the per-second tick callback of the worker processes."""
 
     def __init__(self, console: Console, total_s: float, mode: str, *, quiet: bool) -> None:
-        self._console = console
+        super().__init__(console, quiet=quiet, first=f"[{mode}] starting")
         self._total_s = total_s
         self._mode = mode
-        self._quiet = quiet
-        self._live: Live | None = None
-
-    def __enter__(self) -> LoadProgress:
-        if not self._quiet and self._console.is_terminal:
-            self._live = Live(
-                Text(f"[{self._mode}] starting"), console=self._console, transient=True
-            )
-            self._live.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._live is not None:
-            self._live.__exit__(kind, value, traceback)
 
     def __call__(self, elapsed_s: float, bucket: Bucket | None, inflight: int) -> None:
-        if self._quiet:
-            return
-        line = load_line(self._mode, elapsed_s, self._total_s, bucket, inflight)
-        if self._live is not None:
-            self._live.update(Text(line))
-        else:
-            self._console.print(line, markup=False, highlight=False)
+        self.show(load_line(self._mode, elapsed_s, self._total_s, bucket, inflight))

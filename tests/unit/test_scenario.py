@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from faults import Crash, HttpError, Pause, ProxyDown, ResourceLimit, ScheduledFault, Stop, Toxic
+from faults.http import HttpFault
 from harness.budgets import Budget
 from harness.errors import ChaosError, ScenarioError
 from harness.scenario import (
@@ -366,7 +367,7 @@ def test_http_and_service_faults_parse_to_their_value_objects() -> None:
     )
     faults = [f.fault for f in scenario.faults]
     assert faults == [
-        HttpError("feature-store", status=429, rate=0.5, retry_after_s=1),
+        HttpError("feature-store", HttpFault(status=429, rate=0.5, retry_after_s=1.0)),
         Pause("endpoint"),
         Crash("endpoint"),
         Stop("feature-store", grace_s=1),
@@ -382,7 +383,7 @@ def test_http_and_service_faults_parse_to_their_value_objects() -> None:
         ("{type: latency, target: feature-store, attributes: {status: 1}}",
          "faults[0].attributes", "for a latency toxic"),
         ("{type: http_error, target: feature-store, attributes: {status: 200}}",
-         "faults[0].attributes", "expected a status in 400..599"),
+         "faults[0].attributes", "expected status in 400..599"),
         ("{type: pause, target: endpoint, attributes: {seconds: 1}}",
          "faults[0].attributes", "for a pause fault but got ['seconds']"),
         ("{type: crash, target: endpoint, stream: upstream}", "faults[0].stream",
