@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    err = Console(stderr=True)
+    # Messages name files and URLs: never break them across lines.
+    err = Console(stderr=True, soft_wrap=True)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         code: int = args.handler(args)

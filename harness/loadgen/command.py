@@ -1,7 +1,8 @@
 """`serving-chaos load`: standalone load against any URL, reported as JSON and a summary.
 
 Exit 0 when the generator kept its schedule, 1 when the run is invalid because it did not
-(the numbers then describe the generator, not the endpoint), 2 for bad usage.
+(the numbers then describe the generator, not the endpoint), 2 for bad usage or a URL that no
+request could connect to.
 """
 
 from __future__ import annotations
@@ -50,4 +51,14 @@ def run_load(args: argparse.Namespace) -> int:
     out = Console()
     for line in result.summary_lines():
         out.print(line, markup=False, highlight=False, soft_wrap=True)
+    overall = recorder.phases["overall"]
+    if overall.requests and not overall.statuses and set(overall.failures) == {"connection"}:
+        err.print(
+            f"serving-chaos load: error: no request could connect to {args.url}; "
+            "is the endpoint running and the URL right?",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 2
     return 0 if result.valid else 1

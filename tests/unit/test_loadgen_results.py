@@ -126,3 +126,15 @@ def test_bad_load_flags_exit_2_with_a_message(
 
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_load_against_a_url_nothing_listens_on_exits_2_with_a_clear_message(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from harness.cli import main
+    from harness.ports import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/invocations"
+    code = main(["load", "--url", url, "--rate", "5", "--duration", "0.4", "--workers", "1"])
+    assert code == 2
+    assert f"no request could connect to {url}" in capsys.readouterr().err
