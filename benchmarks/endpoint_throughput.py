@@ -7,7 +7,7 @@ zero-cost model and no feature store, so the ratio is the price of its request h
 What keeps the comparison fair:
 
 - Same server settings. The hello-world is served by the endpoint's own runner
-  (`harness.endpoint.server.run_server`) with the endpoint's defaults: handler cancellation
+  (`harness.server.run_server`) with the endpoint's defaults: handler cancellation
   on, access log off, and the same event loop (uvloop unless `--loop asyncio`, which switches
   both servers).
 - Same requests. wrk runs with the same threads, connections, duration and Lua script against
@@ -46,7 +46,7 @@ import sys
 
 from aiohttp import web
 
-from harness.endpoint.server import run_server
+from harness.server import run_server
 
 async def ping(request):
     return web.json_response({"status": "ok"})

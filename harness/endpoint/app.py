@@ -27,8 +27,8 @@ from harness.endpoint.model import FEATURE_WIDTH, LogisticModel
 from harness.endpoint.ratelimit import TokenBucket
 from harness.endpoint.records import Record, entity_key, parse_records
 from harness.endpoint.retry_budget import RetryBudget
-from harness.endpoint.server import run_server
 from harness.endpoint.upstream import RetryPolicy, UpstreamClient
+from harness.server import run_server
 
 
 @dataclass(slots=True)

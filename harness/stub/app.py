@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from harness.server import run_server
 from harness.stub.config import StubConfig
 from harness.stub.faults import FaultSwitch, HttpFault
 from harness.stub.features import features_for
@@ -45,13 +46,8 @@ def make_app(config: StubConfig) -> web.Application:
 
 def serve(config: StubConfig) -> None:
     """Run the stub until SIGINT or SIGTERM, then shut down cleanly."""
-    web.run_app(
-        make_app(config),
-        host=config.host,
-        port=config.port,
-        print=None,
-        handler_cancellation=True,
-        shutdown_timeout=5.0,
+    run_server(
+        make_app(config), host=config.host, port=config.port, access_log=False, use_uvloop=True
     )
 
 

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from harness.endpoint import Admission
 from harness.endpoint.histogram import LoopHistogram
-from harness.endpoint.server import new_event_loop
+from harness.server import new_event_loop
 
 _BUCKETS = (0.001, 0.01, 0.1, 1.0, 10.0)
 

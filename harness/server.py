@@ -1,5 +1,5 @@
-"""How a serving process runs an aiohttp app, kept in one place so that a baseline server in a
-benchmark can run with exactly the endpoint's settings."""
+"""How every serving process (endpoint, stubs, a benchmark's baseline) runs an aiohttp app, so
+they all run with the same settings."""
 
 from __future__ import annotations
 
