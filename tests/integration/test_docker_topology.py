@@ -178,7 +178,7 @@ def test_wrong_image_name_is_a_clear_error_and_cleans_up(client: Any) -> None:
         docker_stack(EndpointSpec(), image=missing, client=client),
     ):
         pass
-    assert _run_labelled(client) == before
+    assert _run_labelled(client) <= before  # the reaper may remove dead runs meanwhile
 
 
 def test_a_service_that_never_gets_healthy_fails_with_its_logs(client: Any) -> None:
