@@ -82,6 +82,8 @@ class LoadSpec:
     timeout_s: float = 10.0
     max_connections: int = 256
     keyspace: int = 1000
+    # A generator that starts requests later than this (p99) measured itself, not the endpoint.
+    max_lag_ms: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +314,7 @@ def _load(reader: _Reader, raw: Any) -> LoadSpec:
         "timeout_s",
         "max_connections",
         "keyspace",
+        "max_lag_ms",
     }
     reader.known_keys(doc, "load", fields)
     return LoadSpec(
@@ -327,6 +330,9 @@ def _load(reader: _Reader, raw: Any) -> LoadSpec:
             doc, "max_connections", "load", default=256, minimum=1, integer=True
         ),
         keyspace=reader.number(doc, "keyspace", "load", default=1000, minimum=1, integer=True),
+        max_lag_ms=float(
+            reader.number(doc, "max_lag_ms", "load", default=10.0, minimum=0, exclusive=True)
+        ),
     )
 
 
