@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from harness.errors import UsageError
 
 if TYPE_CHECKING:
-    from harness.scenario import EndpointSpec
+    from harness.scenario import EndpointSpec, ExternalTarget
     from harness.topology import Topology
 
 BACKENDS = ("auto", "process", "docker")
@@ -32,17 +32,20 @@ def resolve_backend(name: str) -> str:
 
 
 @contextmanager
-def start_topology(endpoint: EndpointSpec, backend: str) -> Iterator[Topology]:
-    """Bring the topology up on ``backend`` (already resolved) and always take it down."""
+def start_topology(
+    endpoint: EndpointSpec, backend: str, *, custom: ExternalTarget | None = None
+) -> Iterator[Topology]:
+    """Bring the topology up on ``backend`` (already resolved) and always take it down;
+    ``custom`` replaces the reference endpoint with a command or an image of the user's."""
     if check_backend(backend) == "docker":
         from harness.backends import docker_topology
 
-        with docker_topology(endpoint) as topology:
+        with docker_topology(endpoint, custom=custom) as topology:
             yield topology
     elif backend == "process":
         from harness.topology import process_topology
 
-        with process_topology(endpoint) as topology:
+        with process_topology(endpoint, custom=custom) as topology:
             yield topology
     else:
         raise UsageError(f"resolve backend {backend!r} before starting a topology")

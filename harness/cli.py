@@ -33,16 +33,15 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from harness.backend import resolve_backend
     from harness.progress import LiveProgress
     from harness.report import print_verdict, write_reports
-    from harness.runner import run_scenario
+    from harness.runner import backend_for, run_scenario
     from harness.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
     out = Console()
     err = Console(stderr=True)
-    backend = resolve_backend(args.backend)
+    backend = backend_for(scenario, args.backend)
     err.print(
         f"serving-chaos: {scenario.name}: {scenario.load.rate:g} req/s for "
         f"{scenario.load.duration_s:g}s on the {backend} backend",

@@ -14,7 +14,7 @@ from faults import FaultWindow, ResourceLimit
 from faults.driver import drive_faults
 from harness.backend import resolve_backend, start_topology
 from harness.errors import UsageError
-from harness.load import GeneratorStats, records_body, run_open_loop
+from harness.load import GeneratorStats, run_open_loop
 from harness.recorder import Bucket, PhaseClock, Recorder
 from harness.report import write_reports
 from harness.results import RunResult, judge
@@ -63,7 +63,6 @@ async def _drive(
             topology.invocations_url,
             load,
             recorder,
-            body=records_body(load.records_per_request, load.keyspace),
             t0=t0,
             shape=scenario.load_shape(),
         )
@@ -114,6 +113,27 @@ def run_on(
     )
 
 
+def backend_for(scenario: Scenario, asked: str) -> str:
+    """The backend a scenario runs on (``url`` for a target url: only Toxiproxy is started, as a
+    process), or a UsageError naming what it needs instead."""
+    kind = scenario.target.kind if scenario.target is not None else "reference"
+    if kind == "url":
+        return "url"
+    if kind == "command":
+        if asked == "docker":
+            raise UsageError("a target command runs as a process; use target.image for docker")
+        return "process"
+    concrete = resolve_backend(asked)
+    if kind == "image" and concrete != "docker":
+        raise UsageError("a target image needs the docker backend, and no Docker engine answers")
+    if concrete == "process" and any(isinstance(f.fault, ResourceLimit) for f in scenario.faults):
+        raise UsageError(
+            "limit faults change a container's CPU or memory and need the docker backend; "
+            "run with --backend docker"
+        )
+    return concrete
+
+
 def run_scenario(
     scenario: Scenario,
     *,
@@ -122,18 +142,13 @@ def run_scenario(
     progress: ProgressCallback | None = None,
 ) -> RunResult:
     """Bring the topology up, run, tear it down (always), and write the reports if asked."""
-    concrete = resolve_backend(backend)
-    if concrete == "process" and any(isinstance(f.fault, ResourceLimit) for f in scenario.faults):
-        raise UsageError(
-            "limit faults change a container's CPU or memory and need the docker backend; "
-            "run with --backend docker"
-        )
-    if scenario.target is not None:
-        # Only Toxiproxy is started, as a process, in front of the endpoint the user runs.
-        with url_topology(scenario.target) as topology:
-            result = run_on(topology, scenario, backend="url", progress=progress)
+    target = scenario.target
+    concrete = backend_for(scenario, backend)
+    if concrete == "url" and target is not None:
+        with url_topology(target) as topology:
+            result = run_on(topology, scenario, backend=concrete, progress=progress)
     else:
-        with start_topology(scenario.endpoint, concrete) as topology:
+        with start_topology(scenario.endpoint, concrete, custom=target) as topology:
             result = run_on(topology, scenario, backend=concrete, progress=progress)
     if report_dir is not None:
         write_reports(result, report_dir)

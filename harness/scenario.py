@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -64,12 +65,35 @@ _GOT_FIELD = re.compile(r"but got (\w+)=")
 
 @dataclass(frozen=True, slots=True)
 class ExternalTarget:
-    """An endpoint the harness does not start: Toxiproxy goes in front of ``url``."""
+    """A model server other than the reference endpoint, behind the same Toxiproxy.
 
-    url: str
+    Exactly one of: ``url`` (already running; the harness starts only Toxiproxy), ``command``
+    (started as a process) or ``image`` (started as a container, ``args`` after its
+    entrypoint). In a command or args, ``{port}`` and ``{feature_store_url}`` are replaced by the
+    port to listen on and the feature-store stub's address behind its proxy; the same values are
+    in the environment as PORT and FEATURE_STORE_URL.
+    """
+
+    url: str = ""
     invocations_path: str = "/invocations"
     health_path: str = "/health"
     metrics_path: str = ""
+    command: tuple[str, ...] = ()
+    image: str = ""
+    args: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return "url" if self.url else "command" if self.command else "image"
+
+    def expand(self, words: tuple[str, ...], port: int, feature_store_url: str) -> list[str]:
+        return [
+            w.replace("{port}", str(port)).replace("{feature_store_url}", feature_store_url)
+            for w in words
+        ]
+
+    def environment(self, port: int, feature_store_url: str) -> dict[str, str]:
+        return {"PORT": str(port), "FEATURE_STORE_URL": feature_store_url}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +108,9 @@ class LoadSpec:
     keyspace: int = 1000
     # A generator that starts requests later than this (p99) measured itself, not the endpoint.
     max_lag_ms: float = 10.0
+    # A JSON body sent as is with every request, for endpoints with their own contract; None
+    # sends MLflow dataframe_records and expects one prediction per record back.
+    body: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +249,7 @@ def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
     name = reader.text(doc, "name", "")
     target = None if doc.get("target") is None else _target(reader, doc)
     faults = _faults(reader, doc.get("faults", []))
-    if target is not None:
+    if target is not None and target.kind == "url":
         _check_external_faults(reader, faults)
     scenario = Scenario(
         name=name,
@@ -273,11 +300,24 @@ def _target(reader: _Reader, doc: Mapping[str, Any]) -> ExternalTarget:
     if "endpoint" in doc:
         raise reader.error("endpoint", "a scenario with a target runs no endpoint of its own")
     raw = reader.mapping(doc["target"], "target")
-    reader.known_keys(raw, "target", {"url", "invocations_path", "health_path", "metrics_path"})
-    url = reader.text(raw, "url", "target").rstrip("/")
-    parsed = urlsplit(url)
-    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
-        raise reader.error("target.url", f"expected an http:// URL with a host but got {url!r}")
+    keys = {"url", "command", "image", "args", "invocations_path", "health_path", "metrics_path"}
+    reader.known_keys(raw, "target", keys)
+    given = [key for key in ("url", "command", "image") if key in raw]
+    if len(given) != 1:
+        raise reader.error(
+            "target", f"expected exactly one of url, command, image but got {given or 'none'}"
+        )
+    if "args" in raw and "image" not in raw:
+        raise reader.error("target.args", "args follow an image's entrypoint; use command")
+    url = ""
+    if "url" in raw:
+        url = reader.text(raw, "url", "target").rstrip("/")
+        parsed = urlsplit(url)
+        if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+            raise reader.error("target.url", f"expected an http:// URL with a host but got {url!r}")
+    command = _words(reader, raw, "command")
+    args = _words(reader, raw, "args")
+    image = reader.text(raw, "image", "target") if "image" in raw else ""
     paths = {}
     for key, default in (("invocations_path", "/invocations"), ("health_path", "/health")):
         paths[key] = reader.text(raw, key, "target", default=default)
@@ -287,7 +327,18 @@ def _target(reader: _Reader, doc: Mapping[str, Any]) -> ExternalTarget:
             raise reader.error(
                 f"target.{key}", f"expected a path starting with / but got {value!r}"
             )
-    return ExternalTarget(url, metrics_path=str(metrics), **paths)
+    return ExternalTarget(
+        url, metrics_path=str(metrics), command=command, image=image, args=args, **paths
+    )
+
+
+def _words(reader: _Reader, raw: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    found = raw.get(key, [])
+    if not isinstance(found, list) or not all(isinstance(w, str) for w in found):
+        raise reader.error(f"target.{key}", f"expected a list of strings but got {found!r}")
+    if key == "command" and key in raw and not found:
+        raise reader.error("target.command", "expected a non-empty list such as [my-server]")
+    return tuple(found)
 
 
 def _check_external_faults(reader: _Reader, faults: tuple[ScheduledFault, ...]) -> None:
@@ -296,7 +347,7 @@ def _check_external_faults(reader: _Reader, faults: tuple[ScheduledFault, ...]) 
         if fault.target != ENDPOINT_PROXY or isinstance(fault, (Pause, Crash, Stop, ResourceLimit)):
             raise reader.error(
                 f"faults[{index}].type",
-                "with an external target only network faults and surges on `endpoint` apply: "
+                "with a target url only network faults and surges on `endpoint` apply: "
                 "the harness runs no stub or service it could break",
             )
 
@@ -315,6 +366,7 @@ def _load(reader: _Reader, raw: Any) -> LoadSpec:
         "max_connections",
         "keyspace",
         "max_lag_ms",
+        "body",
     }
     reader.known_keys(doc, "load", fields)
     return LoadSpec(
@@ -333,7 +385,23 @@ def _load(reader: _Reader, raw: Any) -> LoadSpec:
         max_lag_ms=float(
             reader.number(doc, "max_lag_ms", "load", default=10.0, minimum=0, exclusive=True)
         ),
+        body=_body(reader, doc),
     )
+
+
+def _body(reader: _Reader, doc: Mapping[str, Any]) -> bytes | None:
+    if doc.get("body") is None:
+        return None
+    found = doc["body"]
+    if isinstance(found, str):
+        try:
+            json.loads(found)
+        except ValueError as exc:
+            raise reader.error("load.body", f"expected JSON but got {found!r}: {exc}") from exc
+        return found.encode()
+    if isinstance(found, Mapping | list):
+        return json.dumps(found).encode()
+    raise reader.error("load.body", f"expected a JSON object or string but got {found!r}")
 
 
 def _faults(reader: _Reader, raw: Any) -> tuple[ScheduledFault, ...]:

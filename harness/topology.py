@@ -85,6 +85,23 @@ def endpoint_command(spec: EndpointSpec, port: int, feature_store_url: str) -> l
     return ["endpoint", "--host", LOOPBACK, "--port", str(port), *config_to_argv(config)]
 
 
+@dataclass(frozen=True, slots=True)
+class Served:
+    """Where a started endpoint answers: the reference endpoint's paths, or a custom target's."""
+
+    health_url: str
+    metrics_url: str | None
+    invocations_path: str
+
+    @classmethod
+    def of(cls, custom: ExternalTarget | None, direct: str) -> Served:
+        if custom is None:
+            default = f"/serving-endpoints/{ENDPOINT_NAME}/invocations"
+            return cls(f"{direct}/health", f"{direct}/metrics", default)
+        metrics = f"{direct}{custom.metrics_path}" if custom.metrics_path else None
+        return cls(f"{direct}{custom.health_path}", metrics, custom.invocations_path)
+
+
 Starter = Callable[[ChildProcess, HttpReady], ChildProcess]
 
 
@@ -105,7 +122,11 @@ def _python_module(*args: str) -> list[str]:
 
 @contextmanager
 def process_topology(
-    endpoint: EndpointSpec, *, log_dir: Path | None = None, ready_timeout_s: float = 20.0
+    endpoint: EndpointSpec,
+    *,
+    custom: ExternalTarget | None = None,
+    log_dir: Path | None = None,
+    ready_timeout_s: float = 20.0,
 ) -> Iterator[Topology]:
     """Toxiproxy, the feature-store stub and the endpoint as child processes on free ports.
 
@@ -141,12 +162,16 @@ def process_topology(
         endpoint_port = free_port()
         endpoint_direct = f"http://{LOOPBACK}:{endpoint_port}"
         store_via_proxy = f"http://{LOOPBACK}:{store_proxy.port}"
+        served = Served.of(custom, endpoint_direct)
+        if custom is None:
+            argv = _python_module(*endpoint_command(endpoint, endpoint_port, store_via_proxy))
+            env = None
+        else:
+            argv = custom.expand(custom.command, endpoint_port, store_via_proxy)
+            env = custom.environment(endpoint_port, store_via_proxy)
         start(
-            ChildProcess(
-                "endpoint",
-                _python_module(*endpoint_command(endpoint, endpoint_port, store_via_proxy)),
-            ),
-            HttpReady(f"{endpoint_direct}/health", timeout_s=ready_timeout_s),
+            ChildProcess("endpoint", argv, env=env),
+            HttpReady(served.health_url, timeout_s=ready_timeout_s),
         )
         front = toxiproxy.create_proxy(ENDPOINT_PROXY, f"{LOOPBACK}:{endpoint_port}")
         if not all(child.alive() for child in children):
@@ -154,12 +179,13 @@ def process_topology(
         yield Topology(
             endpoint_url=f"http://{LOOPBACK}:{front.port}",
             endpoint_direct_url=endpoint_direct,
-            metrics_url=f"{endpoint_direct}/metrics",
+            metrics_url=served.metrics_url,
             stub_urls={FEATURE_STORE_PROXY: stub_url},
             toxiproxy=toxiproxy,
             pids={child.name: child.pid for child in children},
             log_dir=logs,
             containers={child.name: ProcessContainer(child, logs) for child in children},
+            invocations_path=served.invocations_path,
         )
 
 

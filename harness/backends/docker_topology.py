@@ -25,8 +25,8 @@ from harness.backends.containers import (
 from harness.backends.engine import connect
 from harness.backends.images import TOXIPROXY_IMAGE, ImageRecipe, ensure_serving_image
 from harness.ports import LOOPBACK, free_port
-from harness.scenario import ENDPOINT_PROXY, FEATURE_STORE_PROXY, EndpointSpec
-from harness.topology import Topology, endpoint_command
+from harness.scenario import ENDPOINT_PROXY, FEATURE_STORE_PROXY, EndpointSpec, ExternalTarget
+from harness.topology import Served, Topology, endpoint_command
 from harness.toxiproxy import ToxiproxyClient
 
 TOXIPROXY = "toxiproxy"
@@ -81,6 +81,7 @@ def docker_stack(
     log_dir: Path | None = None,
     ready_timeout_s: float = 30.0,
     toxiproxy_image: str = TOXIPROXY_IMAGE,
+    custom: ExternalTarget | None = None,
 ) -> Iterator[DockerStack]:
     """Toxiproxy, the feature-store stub and the endpoint as containers on free loopback ports.
 
@@ -118,20 +119,28 @@ def docker_stack(
         endpoint_port = free_port()
         direct = f"http://{LOOPBACK}:{endpoint_port}"
         store_via_proxy = f"http://{LOOPBACK}:{store_proxy.port}"
-        command = tuple(endpoint_command(endpoint, endpoint_port, store_via_proxy))
-        start(ServiceSpec(ENDPOINT, image, command), f"{direct}/health")
+        served = Served.of(custom, direct)
+        if custom is None:
+            command = tuple(endpoint_command(endpoint, endpoint_port, store_via_proxy))
+            service = ServiceSpec(ENDPOINT, image, command)
+        else:
+            args = tuple(custom.expand(custom.args, endpoint_port, store_via_proxy))
+            env = custom.environment(endpoint_port, store_via_proxy)
+            service = ServiceSpec(ENDPOINT, custom.image, args, environment=env)
+        start(service, served.health_url)
         front = toxiproxy.create_proxy(ENDPOINT_PROXY, f"{LOOPBACK}:{endpoint_port}")
 
         pids = {name: _host_pid(c) for name, c in containers.items()}
         topology = Topology(
             endpoint_url=f"http://{LOOPBACK}:{front.port}",
             endpoint_direct_url=direct,
-            metrics_url=f"{direct}/metrics",
+            metrics_url=served.metrics_url,
             stub_urls={FEATURE_STORE_PROXY: stub_url},
             toxiproxy=toxiproxy,
             pids={name: pid for name, pid in pids.items() if pid is not None},
             log_dir=log_dir,
             containers=containers,
+            invocations_path=served.invocations_path,
         )
         yield DockerStack(topology, run_id, client, containers)
     finally:
@@ -151,9 +160,10 @@ def docker_topology(
     image: str | None = None,
     log_dir: Path | None = None,
     ready_timeout_s: float = 30.0,
+    custom: ExternalTarget | None = None,
 ) -> Iterator[Topology]:
     """The docker backend with the same face as ``process_topology``."""
     with docker_stack(
-        endpoint, image=image, log_dir=log_dir, ready_timeout_s=ready_timeout_s
+        endpoint, image=image, log_dir=log_dir, ready_timeout_s=ready_timeout_s, custom=custom
     ) as stack:
         yield stack.topology

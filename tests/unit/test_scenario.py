@@ -446,3 +446,34 @@ def test_external_target_defaults() -> None:
         "name: x\nload: {rate: 1, duration_s: 1}\ntarget: {url: 'http://127.0.0.1:9/'}\n"
     )
     assert scenario.target == ExternalTarget("http://127.0.0.1:9", "/invocations", "/health", "")
+
+
+@pytest.mark.parametrize(
+    ("target", "field", "fragment"),
+    [
+        ("{url: 'http://127.0.0.1:1', command: [x]}", "target", "exactly one of url, command"),
+        ("{command: []}", "target.command", "non-empty list"),
+        ("{command: x}", "target.command", "a list of strings"),
+        ("{command: [x], args: [y]}", "target.args", "follow an image"),
+        ("{invocations_path: /x}", "target", "but got none"),
+    ],
+)
+def test_bad_custom_target_names_its_field(target: str, field: str, fragment: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(f"name: x\nload: {{rate: 1, duration_s: 5}}\ntarget: {target}\n")
+    assert info.value.field == field
+    assert fragment in str(info.value)
+
+
+def test_custom_command_target_and_body() -> None:
+    scenario = parse_scenario(
+        "name: x\ntarget: {command: [serve, --port, '{port}']}\n"
+        "load: {rate: 1, duration_s: 5, body: {inputs: [[1, 2]]}}\n"
+    )
+    target = scenario.target
+    assert target is not None
+    assert target.kind == "command"
+    assert target.expand(target.command, 9000, "http://s") == ["serve", "--port", "9000"]
+    assert scenario.load.body == b'{"inputs": [[1, 2]]}'
+    with pytest.raises(ScenarioError, match="expected JSON"):
+        parse_scenario("name: x\nload: {rate: 1, duration_s: 5, body: '{nope'}\n")
