@@ -9,6 +9,7 @@ died are reaped before a new run starts.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +24,12 @@ from harness.backends.containers import (
     start_container,
 )
 from harness.backends.engine import connect
-from harness.backends.images import TOXIPROXY_IMAGE, ImageRecipe, ensure_serving_image
+from harness.backends.images import (
+    LOCAL_BASE,
+    TOXIPROXY_IMAGE,
+    ImageRecipe,
+    ensure_serving_image,
+)
 from harness.ports import LOOPBACK, free_port
 from harness.scenario import ENDPOINT_PROXY, FEATURE_STORE_PROXY, EndpointSpec, ExternalTarget
 from harness.topology import Served, Topology, endpoint_command
@@ -96,8 +102,9 @@ def docker_stack(
     try:
         labels.reap_dead_runs(client)
         if image is None:
-            recipe = ImageRecipe() if base is None else ImageRecipe(base=base)
-            image = ensure_serving_image(client, recipe)
+            # Same variable as scripts/provision_docker.sh, which builds the default base.
+            chosen = base or os.environ.get("SERVING_CHAOS_BASE_IMAGE") or LOCAL_BASE
+            image = ensure_serving_image(client, ImageRecipe(base=chosen))
 
         def start(service: ServiceSpec, health_url: str) -> Any:
             container = start_container(client, run_id, service)
