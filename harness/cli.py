@@ -83,6 +83,21 @@ def _cmd_stub(args: argparse.Namespace) -> int:
     return EXIT_PASSED
 
 
+def _cmd_image(args: argparse.Namespace) -> int:
+    from harness.compose_tools import build_image
+
+    built = build_image(args.tag, args.base)
+    Console().print(f"{built} tagged {args.tag}", markup=False, highlight=False)
+    return EXIT_PASSED
+
+
+def _cmd_proxies(args: argparse.Namespace) -> int:
+    from harness.compose_tools import ProxySpec, create_proxies
+
+    create_proxies(args.api, [ProxySpec.parse(text) for text in args.proxy])
+    return EXIT_PASSED
+
+
 def build_parser() -> argparse.ArgumentParser:
     from harness import endpoint, stub
 
@@ -118,6 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve_stub = commands.add_parser("stub", help="run the feature-store stub")
     stub.add_arguments(serve_stub)
     serve_stub.set_defaults(handler=_cmd_stub)
+
+    from harness.compose_tools import add_image_arguments, add_proxies_arguments
+
+    image = commands.add_parser("image", help="build the serving image for docker compose up")
+    add_image_arguments(image)
+    image.set_defaults(handler=_cmd_image)
+
+    proxies = commands.add_parser("proxies", help="create Toxiproxy proxies (compose start-up)")
+    add_proxies_arguments(proxies)
+    proxies.set_defaults(handler=_cmd_proxies)
     return parser
 
 

@@ -25,12 +25,15 @@ def _one(service: dict[str, Any]) -> dict[str, Any]:
 
 def test_shipped_compose_file_holds_the_default_topology_on_host_networking() -> None:
     compose = load_compose(ROOT / "docker-compose.yml")
-    assert set(compose.services) == {"toxiproxy", "feature-store", "enrichment", "endpoint"}
+    assert set(compose.services) == {
+        "toxiproxy", "proxies", "feature-store", "enrichment", "endpoint"
+    }  # fmt: skip
     assert compose.start_order()[-1] == "endpoint"
     assert all(s.network_mode == "host" for s in compose.services.values())
     assert all(s.limits.cpus and s.limits.memory_bytes for s in compose.services.values())
     endpoint = compose.services["endpoint"]
     assert endpoint.depends_on["feature-store"] == "service_healthy"
+    assert endpoint.depends_on["proxies"] == "service_completed_successfully"
     assert endpoint.healthcheck is not None
     assert endpoint.healthcheck.interval_s == 2.0
     assert compose.services["toxiproxy"].image == "ghcr.io/shopify/toxiproxy:2.12.0"
