@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.errors import UsageError
@@ -33,14 +34,23 @@ def resolve_backend(name: str) -> str:
 
 @contextmanager
 def start_topology(
-    endpoint: EndpointSpec, backend: str, *, custom: ExternalTarget | None = None
+    endpoint: EndpointSpec,
+    backend: str,
+    *,
+    custom: ExternalTarget | None = None,
+    compose: Path | None = None,
 ) -> Iterator[Topology]:
     """Bring the topology up on ``backend`` (already resolved) and always take it down;
-    ``custom`` replaces the reference endpoint with a command or an image of the user's."""
+    ``custom`` replaces the reference endpoint with a command or an image of the user's, and
+    ``compose`` (docker only) a compose file giving the services' limits and environment."""
+    if compose is not None and backend != "docker":
+        raise UsageError(f"a compose file applies to the docker backend, not {backend}")
     if check_backend(backend) == "docker":
         from harness.backends import docker_topology
+        from harness.backends.compose import load_compose
 
-        with docker_topology(endpoint, custom=custom) as topology:
+        read = load_compose(compose) if compose is not None else None
+        with docker_topology(endpoint, custom=custom, compose=read) as topology:
             yield topology
     elif backend == "process":
         from harness.topology import process_topology

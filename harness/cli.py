@@ -48,7 +48,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         markup=False,
     )
     with LiveProgress(err, scenario.load.duration_s) as progress:
-        result = run_scenario(scenario, backend=backend, progress=progress)
+        result = run_scenario(scenario, backend=backend, progress=progress, compose=args.compose)
     results_path, report_path = write_reports(result, args.report_dir)
     print_verdict(result, out)
     out.print(f"wrote {results_path} and {report_path}", markup=False, highlight=False)
@@ -114,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=BACKENDS,
         default="auto",
         help="where services run; auto takes docker when an engine answers (default auto)",
+    )
+    run.add_argument(
+        "--compose",
+        type=Path,
+        default=None,
+        help="docker backend: a compose file giving each service's limits and environment "
+        "(default: the shipped docker-compose.yml)",
     )
     run.add_argument(
         "--report-dir", type=Path, default=Path("reports"), help="where results.json goes"

@@ -140,15 +140,19 @@ def run_scenario(
     backend: str = "auto",
     report_dir: Path | None = None,
     progress: ProgressCallback | None = None,
+    compose: Path | None = None,
 ) -> RunResult:
-    """Bring the topology up, run, tear it down (always), and write the reports if asked."""
+    """Bring the topology up, run, tear it down (always), and write the reports if asked;
+    ``compose`` is a compose file for the docker backend's service limits and environment."""
     target = scenario.target
     concrete = backend_for(scenario, backend)
     if concrete == "url" and target is not None:
         with url_topology(target) as topology:
             result = run_on(topology, scenario, backend=concrete, progress=progress)
     else:
-        with start_topology(scenario.endpoint, concrete, custom=target) as topology:
+        with start_topology(
+            scenario.endpoint, concrete, custom=target, compose=compose
+        ) as topology:
             result = run_on(topology, scenario, backend=concrete, progress=progress)
     if report_dir is not None:
         write_reports(result, report_dir)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends import labels
+from harness.backends.compose import ComposeFile, ComposeService, load_compose
 from harness.backends.containers import (
     ContainerReady,
     ServiceSpec,
@@ -55,6 +56,49 @@ class DockerStack:
         return last_logs(self.containers[service], lines)
 
 
+DEFAULT_COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+
+
+def default_compose() -> ComposeFile | None:
+    """The shipped docker-compose.yml, when running from a checkout that has it."""
+    return load_compose(DEFAULT_COMPOSE) if DEFAULT_COMPOSE.is_file() else None
+
+
+@dataclass(frozen=True, slots=True)
+class Roles:
+    """What a compose file says about each service the harness starts: its resource limits, its
+    environment and (for Toxiproxy) its image. Ports and commands stay the harness's own, so
+    every run still gets free loopback ports."""
+
+    compose: ComposeFile | None
+
+    def _service(self, name: str) -> ComposeService | None:
+        return None if self.compose is None else self.compose.services.get(name)
+
+    def image(self, name: str) -> str | None:
+        service = self._service(name)
+        return None if service is None else service.image
+
+    def spec(
+        self,
+        name: str,
+        image: str,
+        command: tuple[str, ...],
+        environment: dict[str, str] | None = None,
+    ) -> ServiceSpec:
+        service = self._service(name)
+        if service is None:
+            return ServiceSpec(name, image, command, environment=dict(environment or {}))
+        return ServiceSpec(
+            name,
+            image,
+            command,
+            environment={**service.environment, **(environment or {})},
+            cpus=service.limits.cpus,
+            memory_bytes=service.limits.memory_bytes,
+        )
+
+
 def _host_pid(container: Any) -> int | None:
     container.reload()
     pid = container.attrs.get("State", {}).get("Pid")
@@ -86,8 +130,9 @@ def docker_stack(
     client: Any = None,
     log_dir: Path | None = None,
     ready_timeout_s: float = 30.0,
-    toxiproxy_image: str = TOXIPROXY_IMAGE,
+    toxiproxy_image: str | None = None,
     custom: ExternalTarget | None = None,
+    compose: ComposeFile | None = None,
 ) -> Iterator[DockerStack]:
     """Toxiproxy, the feature-store stub and the endpoint as containers on free loopback ports.
 
@@ -95,6 +140,7 @@ def docker_stack(
     (cached by content hash) on ``base``. With ``log_dir`` every container's logs are written
     there before the containers are removed.
     """
+    roles = Roles(compose if compose is not None else default_compose())
     own_client = client is None
     client = connect() if client is None else client
     run_id = labels.new_run_id()
@@ -115,12 +161,13 @@ def docker_stack(
         api_port = free_port()
         toxiproxy = ToxiproxyClient(LOOPBACK, api_port)
         proxy_args = ("-host", LOOPBACK, "-port", str(api_port))
-        start(ServiceSpec(TOXIPROXY, toxiproxy_image, proxy_args), f"{toxiproxy.api_url}/version")
+        proxy_image = toxiproxy_image or roles.image(TOXIPROXY) or TOXIPROXY_IMAGE
+        start(roles.spec(TOXIPROXY, proxy_image, proxy_args), f"{toxiproxy.api_url}/version")
 
         stub_port = free_port()
         stub_url = f"http://{LOOPBACK}:{stub_port}"
         stub_command = ("stub", "--host", LOOPBACK, "--port", str(stub_port))
-        start(ServiceSpec(FEATURE_STORE_PROXY, image, stub_command), f"{stub_url}/health")
+        start(roles.spec(FEATURE_STORE_PROXY, image, stub_command), f"{stub_url}/health")
         store_proxy = toxiproxy.create_proxy(FEATURE_STORE_PROXY, f"{LOOPBACK}:{stub_port}")
 
         endpoint_port = free_port()
@@ -129,11 +176,11 @@ def docker_stack(
         served = Served.of(custom, direct)
         if custom is None:
             command = tuple(endpoint_command(endpoint, endpoint_port, store_via_proxy))
-            service = ServiceSpec(ENDPOINT, image, command)
+            service = roles.spec(ENDPOINT, image, command)
         else:
             args = tuple(custom.expand(custom.args, endpoint_port, store_via_proxy))
             env = custom.environment(endpoint_port, store_via_proxy)
-            service = ServiceSpec(ENDPOINT, custom.image, args, environment=env)
+            service = roles.spec(ENDPOINT, custom.image, args, env)
         start(service, served.health_url)
         front = toxiproxy.create_proxy(ENDPOINT_PROXY, f"{LOOPBACK}:{endpoint_port}")
 
@@ -168,9 +215,16 @@ def docker_topology(
     log_dir: Path | None = None,
     ready_timeout_s: float = 30.0,
     custom: ExternalTarget | None = None,
+    compose: ComposeFile | None = None,
 ) -> Iterator[Topology]:
-    """The docker backend with the same face as ``process_topology``."""
+    """The docker backend with the same face as ``process_topology``; ``compose`` (by default
+    the shipped docker-compose.yml) gives each service's limits and environment."""
     with docker_stack(
-        endpoint, image=image, log_dir=log_dir, ready_timeout_s=ready_timeout_s, custom=custom
+        endpoint,
+        image=image,
+        log_dir=log_dir,
+        ready_timeout_s=ready_timeout_s,
+        custom=custom,
+        compose=compose,
     ) as stack:
         yield stack.topology

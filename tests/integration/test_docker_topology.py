@@ -219,3 +219,34 @@ def test_reaper_removes_containers_of_a_dead_run_only(client: Any, module_stack:
     assert orphan.name in reaped
     alive = {c.id for c in module_stack.containers.values()}
     assert alive <= _run_labelled(client)
+
+
+def test_a_compose_file_sets_the_limits_and_environment_of_the_services(
+    client: Any, image: str
+) -> None:
+    from harness.backends import docker_stack
+    from harness.backends.compose import parse_compose
+
+    compose = parse_compose(
+        {
+            "services": {
+                "endpoint": {
+                    "image": "ignored:tag",
+                    "environment": {"MODEL_NOTE": "from-compose"},
+                    "deploy": {"resources": {"limits": {"cpus": "0.5", "memory": "300m"}}},
+                }
+            }
+        }
+    )
+    with docker_stack(EndpointSpec(), image=image, client=client, compose=compose) as stack:
+        endpoint = stack.container("endpoint")
+        endpoint.reload()
+        host = endpoint.attrs["HostConfig"]
+        env = endpoint.attrs["Config"]["Env"]
+        store = stack.container("feature-store")
+        store.reload()
+        assert _invoke(stack.topology.invocations_url) == 200
+    assert (host["CpuQuota"], host["CpuPeriod"]) == (50_000, 100_000)
+    assert host["Memory"] == 300 << 20
+    assert "MODEL_NOTE=from-compose" in env
+    assert not store.attrs["HostConfig"]["CpuQuota"]  # not in this compose file: no limit
