@@ -15,6 +15,7 @@ from faults.driver import drive_faults
 from harness.backend import resolve_backend, start_topology
 from harness.errors import UsageError
 from harness.load import GeneratorStats, run_open_loop
+from harness.loadgen.shapes import Shape
 from harness.recorder import Bucket, PhaseClock, Recorder
 from harness.report import write_reports
 from harness.results import RunResult, judge
@@ -44,7 +45,11 @@ async def _progress_loop(
 
 
 async def _drive(
-    scenario: Scenario, topology: Topology, recorder: Recorder, progress: ProgressCallback | None
+    scenario: Scenario,
+    shape: Shape,
+    topology: Topology,
+    recorder: Recorder,
+    progress: ProgressCallback | None,
 ) -> _Drive:
     t0 = time.monotonic() + 0.05
     stop = asyncio.Event()
@@ -58,13 +63,8 @@ async def _drive(
         drive_faults(scenario.faults, topology, t0=t0, observer=recorder.clock)
     )
     try:
-        load = scenario.load
         stats = await run_open_loop(
-            topology.invocations_url,
-            load,
-            recorder,
-            t0=t0,
-            shape=scenario.load_shape(),
+            topology.invocations_url, scenario.load, recorder, t0=t0, shape=shape
         )
         windows = await faults
     finally:
@@ -85,7 +85,8 @@ def run_on(
     topology.toxiproxy.reset()
     recorder = Recorder(PhaseClock([fault.name for fault in scenario.faults]))
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    drive = asyncio.run(_drive(scenario, topology, recorder, progress))
+    shape = scenario.load_shape()
+    drive = asyncio.run(_drive(scenario, shape, topology, recorder, progress))
     buckets = recorder.seconds()
     phases = recorder.phase_stats(scenario.load.duration_s)
     notes: list[str] = []
@@ -105,7 +106,7 @@ def run_on(
         buckets=buckets,
         faults=drive.windows,
         generator=drive.stats.to_json(),
-        load_shape=f"open-loop {scenario.load_shape().label}",
+        load_shape=f"open-loop {shape.label}",
         started_at=started,
         duration_s=drive.elapsed_s,
         valid=not notes,
