@@ -42,9 +42,8 @@ def start_topology(
 ) -> Iterator[Topology]:
     """Bring the topology up on ``backend`` (already resolved) and always take it down;
     ``custom`` replaces the reference endpoint with a command or an image of the user's, and
-    ``compose`` (docker only) a compose file giving the services' limits and environment."""
-    if compose is not None and backend != "docker":
-        raise UsageError(f"a compose file applies to the docker backend, not {backend}")
+    ``compose`` a compose file giving the services' limits and environment (containers have
+    limits, processes do not: the process backend leaves it aside)."""
     if check_backend(backend) == "docker":
         from harness.backends import docker_topology
         from harness.backends.compose import load_compose

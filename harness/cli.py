@@ -119,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--compose",
         type=Path,
         default=None,
-        help="docker backend: a compose file giving each service's limits and environment "
-        "(default: the shipped docker-compose.yml)",
+        help="compose file with the services' limits and environment, for the docker backend "
+        "(default: the shipped docker-compose.yml; the process backend ignores it)",
     )
     run.add_argument(
         "--report-dir", type=Path, default=Path("reports"), help="where results.json goes"

@@ -29,6 +29,7 @@ class ChaosSettings:
 
     backend: str = DEFAULT_BACKEND
     report_dir: Path | None = None
+    compose: Path | None = None
 
 
 @dataclass(slots=True)
@@ -56,6 +57,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write results.json and report.html per scenario run under this folder",
     )
     parser.addini("chaos_report_dir", help="default for --chaos-report-dir", default=None)
+    group.addoption(
+        "--chaos-compose",
+        dest="chaos_compose",
+        default=None,
+        help="docker backend: compose file giving the services' limits and environment",
+    )
+    parser.addini("chaos_compose", help="default for --chaos-compose", default=None)
 
 
 def _resolve(config: pytest.Config) -> ChaosSettings:
@@ -65,7 +73,12 @@ def _resolve(config: pytest.Config) -> ChaosSettings:
             f"serving-chaos: expected --chaos-backend in {list(BACKENDS)} but got {backend!r}"
         )
     report_dir = config.getoption("chaos_report_dir") or config.getini("chaos_report_dir")
-    return ChaosSettings(backend=backend, report_dir=Path(report_dir) if report_dir else None)
+    compose = config.getoption("chaos_compose") or config.getini("chaos_compose")
+    return ChaosSettings(
+        backend=backend,
+        report_dir=Path(report_dir) if report_dir else None,
+        compose=Path(compose) if compose else None,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -81,7 +94,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str:
     settings = config.stash[_SETTINGS]
     where = settings.report_dir or "not written"
-    return f"serving-chaos: backend={settings.backend}, report-dir={where}"
+    compose = f", compose={settings.compose}" if settings.compose else ""
+    return f"serving-chaos: backend={settings.backend}, report-dir={where}{compose}"
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -110,7 +124,9 @@ def chaos_topology(chaos_settings: ChaosSettings) -> Iterator[Topology]:
     from harness.backend import start_topology
     from harness.scenario import EndpointSpec
 
-    with start_topology(EndpointSpec(), chaos_settings.backend) as topology:
+    with start_topology(
+        EndpointSpec(), chaos_settings.backend, compose=chaos_settings.compose
+    ) as topology:
         yield topology
 
 
@@ -148,7 +164,8 @@ class ChaosRunner:
 
         try:
             spec = scenario if not isinstance(scenario, (str, Path)) else self.load(scenario)
-            result = run_scenario(spec, backend=self._settings.backend)
+            settings = self._settings
+            result = run_scenario(spec, backend=settings.backend, compose=settings.compose)
         except ChaosError as exc:
             pytest.fail(f"serving-chaos could not run the scenario: {exc}", pytrace=False)
         self.results.append(result)

@@ -85,3 +85,11 @@ def test_violated_budget_fails_the_test_with_the_verdict_table(pytester: pytest.
         ]
     )
     assert "Traceback" not in result.stdout.str()
+
+
+def test_compose_option_shows_in_the_header(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing_to_do():\n    assert 1 + 1 == 2\n")
+    result = pytester.runpytest_subprocess("--chaos-compose", "mine.yml")
+    result.stdout.fnmatch_lines(
+        ["serving-chaos: backend=auto, report-dir=not written, compose=mine.yml"]
+    )
