@@ -5,7 +5,9 @@ time. Debian's nginx serves a static 200 (`return 200 "ok"`) from a config writt
 
   throughput  for each engine, the highest open-loop rate one worker process holds with
               scheduling lag p99 <= 2 ms, nothing dropped and no errors (a search over rates);
-              Locust FastHttpUser (1 process) and wrk -t1 -c64 at full speed on the same target
+              the curl engine closed-loop at full speed (64 users, like wrk's 64 connections);
+              Locust FastHttpUser (1 process) and wrk -t1 -c64 at full speed on the same target;
+              and how late this machine's timers wake a sleeping thread, which bounds the lag
   memory      peak RSS of a load run at a fixed modest rate, short vs long; --long for 60 s vs
               600 s, else 20 s vs 120 s
 
@@ -22,6 +24,7 @@ import json
 import os
 import re
 import resource
+import select
 import shutil
 import socket
 import statistics
@@ -186,6 +189,33 @@ def probe(url: str, engine: str, rate: float, seconds: float) -> Probe:
     )
 
 
+def full_speed(url: str, engine: str, users: int, seconds: float) -> Probe:
+    """Closed loop, ``users`` at once, one worker process: throughput without a schedule."""
+    from harness.loadgen import Constant, Plan, Target, run_processes
+
+    target = Target(url, method="GET", timeout_s=5.0)
+    plan = Plan(target, Constant(1, seconds), concurrency=users, engine=engine)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    recorder, _ = run_processes(plan, 1)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    overall = recorder.phases["overall"]
+    return Probe(0.0, overall.requests / seconds, 0.0, 0, overall.errors, cpu / seconds)
+
+
+def timer_lateness(sleep_s: float, count: int) -> tuple[float, float, float]:
+    """How late select() wakes after ``sleep_s`` on this machine: p50, p99, max in ms. Nothing
+    else runs in this thread, so this is the floor under any generator's scheduling lag."""
+    late = []
+    for _ in range(count):
+        start = time.monotonic()
+        select.select([], [], [], sleep_s)
+        late.append(time.monotonic() - start - sleep_s)
+    late.sort()
+    p50, p99 = late[len(late) // 2], late[int(len(late) * 0.99)]
+    return p50 * 1000, p99 * 1000, late[-1] * 1000
+
+
 def max_rate(url: str, engine: str, low: float, high: float, steps: int) -> Probe | None:
     """The highest rate that holds the lag budget, by bisection on a log scale; None if even
     the lowest rate probed does not hold it."""
@@ -281,15 +311,30 @@ def throughput(args: argparse.Namespace, nginx: str, wrk: str, locust: Path | No
     found: dict[str, list[Probe]] = {engine: [] for engine in engines}
     wrk_rps: list[float] = []
     locust_rps: list[float] = []
+    curl_full: list[Probe] = []
     with nginx_server(nginx) as url:
         print(f"target: nginx {url} (1 worker process); our engine: 1 worker process")
         for rep in range(args.repeat):
-            print(f"  repetition {rep + 1}/{args.repeat}", flush=True)
+            load = os.getloadavg()[0]
+            print(f"  repetition {rep + 1}/{args.repeat} (load average {load:.2f})", flush=True)
+            for sleep_s in (0.0002, 0.001):
+                p50, p99, worst = timer_lateness(sleep_s, int(0.5 / sleep_s))
+                print(
+                    f"    timer: select({sleep_s * 1e6:.0f} us) wakes late by p50 {p50:.3f} ms, "
+                    f"p99 {p99:.3f} ms, max {worst:.3f} ms",
+                    flush=True,
+                )
             for engine in engines:
                 high = args.high if engine == "curl" else args.high / 6
                 best = max_rate(url, engine, args.low, high, args.steps)
                 # A repetition where no rate held counts as zero, so the median stays honest.
                 found[engine].append(best or Probe(0.0, 0.0, float("nan"), 0, 0, 0.0))
+            curl_full.append(full_speed(url, "curl", 64, args.seconds))
+            print(
+                f"    curl closed loop x64 {curl_full[-1].achieved:8.0f}/s "
+                f"cpu {curl_full[-1].cpu:.2f} core errors {curl_full[-1].errors}",
+                flush=True,
+            )
             wrk_rps.append(run_wrk(wrk, url, args.seconds))
             print(f"    wrk -t1 -c64  {wrk_rps[-1]:8.0f}/s", flush=True)
             if locust is not None:
@@ -301,6 +346,15 @@ def throughput(args: argparse.Namespace, nginx: str, wrk: str, locust: Path | No
     print(f"  wrk -t1 -c64 at full speed       {wrk_median:9.0f} req/s")
     if locust_median is not None:
         print(f"  locust FastHttpUser, 1 process   {locust_median:9.0f} req/s")
+    full = statistics.median(p.achieved for p in curl_full)
+    full_cpu = statistics.median(p.cpu for p in curl_full)
+    line = (
+        f"  serving-chaos curl closed x64   {full:9.0f} req/s  (worker cpu {full_cpu:.2f} core, "
+        f"no schedule, so no lag budget); x{full / wrk_median:.2f} of wrk"
+    )
+    if locust_median:
+        line += f", x{full / locust_median:.1f} of locust"
+    print(line)
     for engine in engines:
         rate = statistics.median(p.rate for p in found[engine])
         cpu = statistics.median(p.cpu for p in found[engine])

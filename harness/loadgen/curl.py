@@ -1,4 +1,5 @@
-"""The libcurl engine: pycurl's CurlMulti driving many keep-alive handles from one thread.
+"""The libcurl engine: one thread, one multi handle, requests started on schedule or by
+closed-loop users, the same contract as the aiohttp engine.
 
 It pays at high rates, where aiohttp's per-request Python overhead makes the generator itself the
 bottleneck. pycurl is optional: it is imported only when this engine is chosen, and
@@ -12,19 +13,17 @@ import importlib.util
 import time
 from collections import deque
 from collections.abc import Iterator
-from io import BytesIO
 from typing import Any
 
 from harness.errors import UsageError
+from harness.loadgen.curl_multi import CurlLoop
+from harness.loadgen.curl_timing import fine_timers
 from harness.loadgen.engine import Plan, Sink
 from harness.loadgen.shapes import peak_rate, take_share
 from harness.loadgen.stats import GeneratorStats
 
-# libcurl error numbers the report names; the rest are reported as "curl_<n>".
-_FAILURES = {28: "timeout", 7: "connection", 52: "connection", 55: "connection", 56: "connection"}
-# Upper bound on one wait for socket activity, so libcurl's own timers are served in time.
-_MAX_WAIT_S = 0.001
-# Upper bound on one idle sleep (nothing in flight), so the end of the run is noticed.
+_NEVER = float("inf")
+# The longest single wait while idle, so a run that has nothing left to do notices its end.
 _MAX_IDLE_S = 0.05
 
 
@@ -43,161 +42,109 @@ def _import_pycurl() -> Any:
         ) from exc
 
 
-class _Handles:
-    """A pool of reusable easy handles: reusing one keeps its connection alive."""
-
-    def __init__(self, pycurl: Any, plan: Plan) -> None:
-        self._pycurl = pycurl
-        self._plan = plan
-        self.free = [self._new() for _ in range(plan.target.max_connections)]
-
-    def _new(self) -> Any:
-        pycurl, target = self._pycurl, self._plan.target
-        handle = pycurl.Curl()
-        handle.setopt(pycurl.URL, target.url)
-        handle.setopt(pycurl.NOSIGNAL, 1)
-        handle.setopt(pycurl.TIMEOUT_MS, int(target.timeout_s * 1000))
-        handle.setopt(pycurl.HTTPHEADER, [f"Content-Type: {target.content_type}", "Expect:"])
-        handle.setopt(pycurl.CUSTOMREQUEST, target.method)
-        if target.method == "HEAD":
-            handle.setopt(pycurl.NOBODY, 1)
-        return handle
-
-    def prepare(self, handle: Any, index: int, intended: float) -> None:
-        body = self._plan.target.body(index)
-        if body:
-            handle.setopt(self._pycurl.POSTFIELDS, body)
-        buffer = BytesIO()
-        handle.setopt(self._pycurl.WRITEDATA, buffer)
-        handle.meta = (intended, time.monotonic(), buffer)
-
-
 def run_curl(plan: Plan, sink: Sink, t0: float) -> GeneratorStats:
     """Same contract as the asyncio engine's ``run_plan``, on libcurl."""
     pycurl = _import_pycurl()
-    multi = pycurl.CurlMulti()
-    handles = _Handles(pycurl, plan)
-    stats = GeneratorStats()
-    if plan.open_loop:
-        schedule = take_share(plan.shape.offsets(), plan.worker, plan.workers)
-        _open(plan, sink, t0, pycurl, multi, handles, schedule, stats)
-    else:
-        _closed(plan, sink, t0, pycurl, multi, handles, stats)
-    for handle in handles.free:
-        handle.close()
-    multi.close()
-    return stats
+    loop = CurlLoop(pycurl, plan.target, sink, t0)
+    try:
+        with fine_timers():
+            if plan.open_loop:
+                return _OpenLoop(plan, sink, t0, loop).run()
+            return _ClosedLoop(plan, sink, t0, loop).run()
+    finally:
+        loop.close()
 
 
-def _start(multi: Any, handles: _Handles, index: int, intended: float) -> None:
-    handle = handles.free.pop()
-    handles.prepare(handle, index, intended)
-    multi.add_handle(handle)
+class _OpenLoop:
+    """Starts each request at its offset; one due while every handle is busy waits for one
+    (its latency still counts from its intended start), and past the in-flight ceiling it is
+    dropped and counted."""
 
+    def __init__(self, plan: Plan, sink: Sink, t0: float, loop: CurlLoop) -> None:
+        self._plan, self._sink, self._t0, self._loop = plan, sink, t0, loop
+        self._schedule: Iterator[tuple[int, float]] = take_share(
+            plan.shape.offsets(), plan.worker, plan.workers
+        )
+        self._upcoming = next(self._schedule, None)
+        self._waiting: deque[tuple[int, float]] = deque()
+        self._ceiling = plan.inflight_ceiling(peak_rate(plan.shape))
+        self.stats = GeneratorStats()
 
-def _reap(plan: Plan, sink: Sink, t0: float, multi: Any, pycurl: Any, handles: _Handles) -> int:
-    """Finish every completed transfer; how many finished."""
-    finished = 0
-    while True:
-        queued, ok, failed = multi.info_read()
-        done = time.monotonic()
-        for handle in ok:
-            intended, sent, buffer = handle.meta
-            status, failure = plan.target.outcome(
-                handle.getinfo(pycurl.RESPONSE_CODE), buffer.getvalue()
-            )
-            sink.completed(intended - t0, sent - t0, done - t0, status=status, failure=failure)
-        for handle, errno, _ in failed:
-            intended, sent, _ = handle.meta
-            failure = _FAILURES.get(errno, f"curl_{errno}")
-            sink.completed(intended - t0, sent - t0, done - t0, status=None, failure=failure)
-        for handle in (*ok, *(f[0] for f in failed)):
-            multi.remove_handle(handle)
-            handles.free.append(handle)
-        finished += len(ok) + len(failed)
-        if not queued:
-            return finished
+    def run(self) -> GeneratorStats:
+        loop, plan = self._loop, self._plan
+        due = self._send_due()
+        while self._upcoming is not None or self._waiting:
+            due = loop.serve(time.monotonic() + _MAX_IDLE_S, due, self._send_due)
+        # Stragglers get one timeout's grace (libcurl times each out by itself well before).
+        deadline = max(self._t0 + plan.shape.duration_s, time.monotonic())
+        deadline += plan.target.timeout_s + 1.0
+        while loop.inflight and time.monotonic() < deadline:
+            loop.serve(min(deadline, time.monotonic() + _MAX_IDLE_S), _NEVER, self._send_due)
+        return self.stats
 
-
-def _pump(multi: Any, pycurl: Any, wait_s: float, active: int) -> None:
-    # multi.select returns at once when libcurl has no socket to watch, so with nothing in
-    # flight it would spin a core (competing with the server under test); sleep instead.
-    # Both wait with microsecond precision, unlike an event loop's millisecond timers.
-    if wait_s > 0:
-        if active:
-            multi.select(min(wait_s, _MAX_WAIT_S))
-        else:
-            time.sleep(min(wait_s, _MAX_IDLE_S))
-    while multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
-        pass
-
-
-def _open(
-    plan: Plan,
-    sink: Sink,
-    t0: float,
-    pycurl: Any,
-    multi: Any,
-    handles: _Handles,
-    schedule: Iterator[tuple[int, float]],
-    stats: GeneratorStats,
-) -> None:
-    # Requests due while every handle is busy wait here (their latency still counts from their
-    # intended start); past the ceiling they are dropped and counted.
-    waiting: deque[tuple[int, float]] = deque()
-    ceiling = plan.inflight_ceiling(peak_rate(plan.shape))
-    active = 0
-    upcoming = next(schedule, None)
-    deadline = t0 + plan.shape.duration_s + plan.target.timeout_s + 1.0
-    while upcoming is not None or waiting or active:
+    def _send_due(self) -> float:
+        """Offer every request whose time has come and send as many as there are free handles
+        for; when the next one is due."""
+        loop, stats, waiting, t0 = self._loop, self.stats, self._waiting, self._t0
+        upcoming = self._upcoming
         now = time.monotonic()
         while upcoming is not None and t0 + upcoming[1] <= now:
             index, offset = upcoming
             stats.scheduled += 1
-            sink.offered(offset)
-            if active + len(waiting) >= ceiling:
+            self._sink.offered(offset)
+            if loop.inflight + len(waiting) >= self._ceiling:
                 stats.dropped += 1
             else:
                 waiting.append((index, t0 + offset))
-            upcoming = next(schedule, None)
-        while waiting and handles.free:
+            upcoming = next(self._schedule, None)
+        # One pass only: sockets are served between passes, so answers keep freeing handles
+        # even when sending alone would take all the time there is.
+        while waiting and loop.free:
             index, intended = waiting.popleft()
-            stats.record_lag(time.monotonic() - intended)
+            stats.record_lag(loop.start(index, intended) - intended)
             stats.sent += 1
-            _start(multi, handles, index, intended)
-            active += 1
-        wait = (t0 + upcoming[1] - time.monotonic()) if upcoming is not None else _MAX_WAIT_S
-        _pump(multi, pycurl, wait, active)
-        active -= _reap(plan, sink, t0, multi, pycurl, handles)
-        if upcoming is None and time.monotonic() > deadline:
-            break
+        self._upcoming = upcoming
+        loop.blocked = bool(waiting)
+        return _NEVER if upcoming is None else t0 + upcoming[1]
 
 
-def _closed(
-    plan: Plan,
-    sink: Sink,
-    t0: float,
-    pycurl: Any,
-    multi: Any,
-    handles: _Handles,
-    stats: GeneratorStats,
-) -> None:
-    users = len(range(plan.worker, plan.concurrency or 1, plan.workers))
-    if users > len(handles.free):
-        raise UsageError(f"expected --connections >= closed-loop users but got {users}")
-    end = t0 + plan.shape.duration_s
-    counter = iter(range(plan.worker, 1 << 62, plan.workers))
-    while time.monotonic() < t0:
-        time.sleep(min(t0 - time.monotonic(), 0.01))
-    active = 0
-    while active or time.monotonic() < end:
-        while time.monotonic() < end and active < users:
-            now = time.monotonic()
-            sink.offered(now - t0)
+class _ClosedLoop:
+    """``concurrency`` users, this worker's share of them, each sending again as soon as its
+    answer is back; latency is then service time, which is what hides a stall."""
+
+    def __init__(self, plan: Plan, sink: Sink, t0: float, loop: CurlLoop) -> None:
+        self._plan, self._sink, self._t0, self._loop = plan, sink, t0, loop
+        self._users = len(range(plan.worker, plan.concurrency or 1, plan.workers))
+        if self._users > len(loop.free):
+            raise UsageError(
+                f"expected --connections >= closed-loop users but got users={self._users} "
+                f"connections={len(loop.free)}"
+            )
+        self._counter = iter(range(plan.worker, 1 << 62, plan.workers))
+        self._end = t0 + plan.shape.duration_s
+        self.stats = GeneratorStats()
+
+    def run(self) -> GeneratorStats:
+        loop, t0 = self._loop, self._t0
+        while (wait := t0 - time.monotonic()) > 0:
+            time.sleep(min(wait, _MAX_IDLE_S))
+        due = self._refill()
+        while time.monotonic() < self._end:
+            due = loop.serve(min(self._end, time.monotonic() + _MAX_IDLE_S), due, self._refill)
+        deadline = self._end + self._plan.target.timeout_s + 1.0
+        while loop.inflight and time.monotonic() < deadline:
+            loop.serve(min(deadline, time.monotonic() + _MAX_IDLE_S), _NEVER, self._refill)
+        return self.stats
+
+    def _refill(self) -> float:
+        # Closed loop's "intended" start is whenever the previous answer came back.
+        loop, stats = self._loop, self.stats
+        while loop.inflight < self._users and (now := time.monotonic()) < self._end:
+            self._sink.offered(now - self._t0)
             stats.scheduled += 1
             stats.sent += 1
             stats.record_lag(0.0)
-            _start(multi, handles, next(counter), now)
-            active += 1
-        _pump(multi, pycurl, _MAX_WAIT_S, active)
-        active -= _reap(plan, sink, t0, multi, pycurl, handles)
+            loop.start(next(self._counter), now)
+        # Users come back through completions, which wake this through ``blocked``.
+        loop.blocked = time.monotonic() < self._end
+        return _NEVER
