@@ -1,8 +1,9 @@
 """Requests/s of the reference endpoint against a minimal aiohttp hello-world, side by side.
 
 Both servers run as child processes on free loopback ports; wrk drives each in turn, a few
-repetitions interleaved so drift on the machine hits both alike. The endpoint runs with a
-zero-cost model and no feature store, so the ratio is the price of its request handling.
+repetitions interleaved so drift on the machine hits both alike. The endpoint scores with its
+real numpy model but no added service time and no feature store, so the ratio is the price of
+its request handling and model.
 
 What keeps the comparison fair:
 
@@ -14,7 +15,8 @@ What keeps the comparison fair:
   both: a POST of the one-record JSON body below with Content-Type application/json.
 - Same body work. The hello-world reads that body, parses it with `json.loads` and answers a
   JSON `{"predictions": [...]}` of the same shape through `web.json_response`; it does no
-  validation, admission, model or metrics, which is what the ratio prices.
+  validation, admission, model or metrics, which is what the ratio prices. (The endpoint
+  builds the same response bytes in a cheaper way of its own, which is part of what it is.)
 
     python benchmarks/endpoint_throughput.py [--duration 5] [--repeat 3] [--connections 64]
         [--threads 1] [--loop uvloop|asyncio]

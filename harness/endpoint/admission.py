@@ -95,19 +95,18 @@ class Admission:
 
     def leave(self) -> None:
         """Give back a slot taken with `enter` or `try_enter`."""
-        self._release()
+        self._busy -= 1
+        # With nobody waiting there is nothing to hand over: the common case skips the call.
+        if self._waiters:
+            self._dispatch()
 
     def _abandon(self, waiter: asyncio.Future[None]) -> None:
         if waiter.done() and not waiter.cancelled():
             # The slot was handed over just as the caller went away: pass it on.
-            self._release()
+            self.leave()
         elif waiter in self._waiters:
             # A dispatch may already have dropped the cancelled waiter from the queue.
             self._waiters.remove(waiter)
-
-    def _release(self) -> None:
-        self._busy -= 1
-        self._dispatch()
 
     def _dispatch(self) -> None:
         # Hand free slots straight to the oldest waiters so nobody can slip in between.

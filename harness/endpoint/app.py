@@ -23,9 +23,10 @@ from harness.endpoint.config import EndpointConfig
 from harness.endpoint.errors import ApiError
 from harness.endpoint.features import ENRICHMENT, FEATURE_STORE, VectorLookup
 from harness.endpoint.metrics import CLIENT_CLOSED, METRICS_CONTENT_TYPE, EndpointMetrics
-from harness.endpoint.model import FEATURE_WIDTH, LogisticModel
+from harness.endpoint.model import NO_FEATURES, LogisticModel
 from harness.endpoint.ratelimit import TokenBucket
 from harness.endpoint.records import Record, entity_key, parse_records
+from harness.endpoint.responses import predictions_response
 from harness.endpoint.retry_budget import RetryBudget
 from harness.endpoint.upstream import RetryPolicy, UpstreamClient
 from harness.server import run_server
@@ -44,11 +45,11 @@ class _Endpoint:
     features: VectorLookup | None = None
     enrichment: VectorLookup | None = None
     started: bool = False
+    # Whether a model call also holds its unit for a configured service time.
+    busy: bool = False
 
 
 _ENDPOINT = web.AppKey("endpoint", _Endpoint)
-# Store features of a record when no feature store is configured; shared, as nobody mutates it.
-_NO_FEATURES = (0.0,) * FEATURE_WIDTH
 
 
 def make_app(config: EndpointConfig) -> web.Application:
@@ -80,6 +81,7 @@ def make_app(config: EndpointConfig) -> web.Application:
         metrics=metrics,
         model=LogisticModel(config.seed),
         version=_version(),
+        busy=config.service_time_ms > 0 or config.per_record_ms > 0,
     )
     if config.max_qps > 0:
         endpoint.front_door = TokenBucket(config.max_qps)
@@ -185,7 +187,17 @@ async def _invocations(request: web.Request) -> web.Response:
     started = time.perf_counter()
     status = 500
     try:
-        response = await _invoke(request, endpoint)
+        try:
+            _authorize(request, endpoint)
+            _front_door(endpoint)
+            if endpoint.config.request_timeout_s > 0:
+                predictions = await _within_deadline(request, endpoint)
+            else:
+                # No deadline, no timer: arming one per request is a cost the loop would pay.
+                predictions = await _handle(request, endpoint)
+            response = predictions_response(predictions)
+        except ApiError as err:
+            response = web.json_response(err.body(), status=err.status, headers=err.headers)
         status = response.status
         return response
     except asyncio.CancelledError:
@@ -193,21 +205,6 @@ async def _invocations(request: web.Request) -> web.Response:
         raise
     finally:
         endpoint.metrics.observe(status, time.perf_counter() - started)
-
-
-async def _invoke(request: web.Request, endpoint: _Endpoint) -> web.Response:
-    config = endpoint.config
-    try:
-        _authorize(request, endpoint)
-        _front_door(endpoint)
-        if config.request_timeout_s > 0:
-            predictions = await _within_deadline(request, endpoint)
-        else:
-            # No deadline, no timer: arming one per request is a cost the loop would pay.
-            predictions = await _handle(request, endpoint)
-    except ApiError as err:
-        return web.json_response(err.body(), status=err.status, headers=err.headers)
-    return web.json_response({"predictions": predictions})
 
 
 async def _within_deadline(request: web.Request, endpoint: _Endpoint) -> list[float]:
@@ -257,15 +254,28 @@ def _front_door(endpoint: _Endpoint) -> None:
 
 
 async def _handle(request: web.Request, endpoint: _Endpoint) -> list[float]:
+    config = endpoint.config
     name = request.match_info.get("name")
-    if name is not None and name != endpoint.config.name:
-        raise ApiError(404, f"expected endpoint name={endpoint.config.name!r} but got {name=}")
-    records = await _read_records(request, endpoint.config)
-    return await _predict(endpoint, records)
+    if name is not None and name != config.name:
+        raise ApiError(404, f"expected endpoint name={config.name!r} but got {name=}")
+    _check_body(request, config)
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise ApiError(413, f"expected a body of at most {config.max_payload_bytes} bytes") from exc
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise ApiError(400, f"malformed JSON body: {exc}") from exc
+    return await _predict(endpoint, parse_records(payload))
 
 
-async def _read_records(request: web.Request, config: EndpointConfig) -> list[Record]:
-    if request.content_type != "application/json":
+def _check_body(request: web.Request, config: EndpointConfig) -> None:
+    """Turn a body away by its headers, before any of it is read."""
+    # The header as clients usually send it needs no parsing; anything else (parameters,
+    # other case) goes through aiohttp's parser.
+    raw_type = request.headers.get("Content-Type")
+    if raw_type != "application/json" and request.content_type != "application/json":
         raise ApiError(
             415, f"expected Content-Type application/json but got {request.content_type!r}"
         )
@@ -273,26 +283,37 @@ async def _read_records(request: web.Request, config: EndpointConfig) -> list[Re
     length = request.content_length
     if length is not None and length > limit:
         raise ApiError(413, f"expected a body of at most {limit} bytes but got {length=}")
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise ApiError(413, f"expected a body of at most {limit} bytes") from exc
-    try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        raise ApiError(400, f"malformed JSON body: {exc}") from exc
-    return parse_records(payload)
 
 
 async def _predict(endpoint: _Endpoint, records: list[Record]) -> list[float]:
+    """Hold a unit for the request and do the unit's work: lookups, then scoring (alone or in
+    a batch).
+
+    The steps run inline rather than as coroutines of their own: on a cheap request each
+    coroutine layer is a measurable share of the endpoint's cost.
+    """
     admission = endpoint.admission
-    arrived = time.perf_counter()
-    # A free unit is taken without the queue's machinery, which only a wait needs.
+    # A free unit is taken without the queue's machinery (or its clock), which only a wait
+    # needs.
+    waited_s = 0.0
     if not admission.try_enter():
+        arrived = time.perf_counter()
         await _queue(endpoint)
+        waited_s = time.perf_counter() - arrived
     try:
-        endpoint.metrics.queue_time.observe(time.perf_counter() - arrived)
-        return await _run_unit(endpoint, records)
+        endpoint.metrics.queue_time.observe(waited_s)
+        if not endpoint.started:
+            raise ApiError(503, "endpoint is not ready")
+        if endpoint.features is None and endpoint.enrichment is None:
+            # Keys are only for the upstreams; hashing every record for nobody is pure cost.
+            vectors: Sequence[Sequence[float]] = [NO_FEATURES] * len(records)
+        else:
+            vectors = await _lookups(endpoint, records)
+        if endpoint.batcher is not None:
+            return await endpoint.batcher.submit(records, vectors)
+        if endpoint.busy:
+            return await _score(endpoint, records, vectors)
+        return _model(endpoint, records, vectors)
     finally:
         admission.leave()
 
@@ -319,23 +340,10 @@ async def _queue(endpoint: _Endpoint) -> None:
         ) from None
 
 
-async def _run_unit(endpoint: _Endpoint, records: list[Record]) -> list[float]:
-    """The work one unit does for a request: lookups, then scoring (alone or in a batch)."""
-    if not endpoint.started:
-        raise ApiError(503, "endpoint is not ready")
-    vectors = await _lookups(endpoint, records)
-    if endpoint.batcher is not None:
-        return await endpoint.batcher.submit(records, vectors)
-    return await _score(endpoint, records, vectors)
-
-
 async def _lookups(endpoint: _Endpoint, records: list[Record]) -> Sequence[Sequence[float]]:
     features, enrichment = endpoint.features, endpoint.enrichment
-    if features is None and enrichment is None:
-        # Keys are only for the upstreams; hashing every record for nobody is pure cost.
-        return [_NO_FEATURES] * len(records)
     keys = [entity_key(record) for record in records]
-    vectors: Sequence[Sequence[float]] = [_NO_FEATURES] * len(keys)
+    vectors: Sequence[Sequence[float]] = [NO_FEATURES] * len(keys)
     if features is not None:
         vectors = await features.fetch_all(keys)
     if enrichment is not None:
@@ -348,13 +356,19 @@ async def _lookups(endpoint: _Endpoint, records: list[Record]) -> Sequence[Seque
 async def _score(
     endpoint: _Endpoint, records: list[Record], vectors: Sequence[Sequence[float]]
 ) -> list[float]:
-    endpoint.metrics.batch_size.observe(len(records))
-    predictions = endpoint.model.predict(records, vectors)
+    predictions = _model(endpoint, records, vectors)
     busy_s = endpoint.config.service_time_s(len(records))
     if busy_s > 0:
         # Sleeping, not spinning, keeps the loop free: this models a busy unit, not a busy CPU.
         await asyncio.sleep(busy_s)
     return predictions
+
+
+def _model(
+    endpoint: _Endpoint, records: list[Record], vectors: Sequence[Sequence[float]]
+) -> list[float]:
+    endpoint.metrics.batch_size.observe(len(records))
+    return endpoint.model.predict(records, vectors)
 
 
 async def _ping(request: web.Request) -> web.Response:

@@ -8,6 +8,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from harness.endpoint.admission import Admission
 from harness.endpoint.autoscaler import Autoscaler
 from harness.endpoint.histogram import LoopHistogram
+from harness.endpoint.request_counts import RequestCounts
 
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 # A disconnected client gets no response; nginx's 499 names that outcome in the status counts.
@@ -23,10 +24,7 @@ class EndpointMetrics:
 
     def __init__(self, admission: Admission) -> None:
         r = self.registry = CollectorRegistry()
-        # prometheus_client adds `_total` to counter names itself.
-        self.requests = Counter(
-            "serving_requests", "Invocation requests by status.", ("status",), registry=r
-        )
+        self.requests = RequestCounts(r)
         self.latency = LoopHistogram(
             "serving_request_latency_seconds",
             "Invocation latency, queueing included.",
@@ -84,15 +82,11 @@ class EndpointMetrics:
         self.scale_events = Counter(
             "serving_scale_events", "Scaling decisions by direction.", ("direction",), registry=r
         )
-        self.request_count = Counter("request_count", "Requests served.", registry=r)
-        self.request_4xx = Counter("request_4xx_count", "Requests answered 4xx.", registry=r)
-        self.request_5xx = Counter("request_5xx_count", "Requests answered 5xx.", registry=r)
         self.latency_ms = LoopHistogram(
             "request_latency_ms", "Invocation latency in ms.", buckets=_MILLIS, registry=r
         )
         # Resolving a label set costs a lock and a dict lookup in prometheus_client; the few
-        # statuses and reasons a run sees are resolved once each.
-        self._by_status: dict[int, Counter] = {}
+        # reasons a run sees are resolved once each.
         self._by_reason: dict[str, Counter] = {}
         # Gauges read the admission state at scrape time, so they can never drift from it.
         Gauge("serving_queue_depth", "Requests waiting for a unit.", registry=r).set_function(
@@ -129,15 +123,7 @@ class EndpointMetrics:
 
     def observe(self, status: int, seconds: float) -> None:
         """Record one finished invocation."""
-        counter = self._by_status.get(status)
-        if counter is None:
-            counter = self._by_status[status] = self.requests.labels(status=str(status))
-        counter.inc()
-        self.request_count.inc()
-        if 400 <= status < 500:
-            self.request_4xx.inc()
-        elif status >= 500:
-            self.request_5xx.inc()
+        self.requests.add(status)
         self.latency.observe(seconds)
         self.latency_ms.observe(seconds * 1000.0)
 

@@ -12,17 +12,19 @@ FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 ENTITY_FIELD = "entity_id"
 
 Record = dict[str, Any]
+# Field names of positional values, made once rather than formatted for every row of every call.
+_POSITIONS = tuple(str(i) for i in range(64))
 
 
 def parse_records(payload: object) -> list[Record]:
     """Records of a decoded request body; raises ApiError(400) naming what was wrong."""
     if not isinstance(payload, dict):
         raise _bad(f"expected a JSON object but got a JSON {type(payload).__name__}")
-    keys = sorted(payload)
-    data_keys = [key for key in keys if key != "params"]
+    data_keys = [key for key in payload if key != "params"]
     if len(data_keys) != 1 or data_keys[0] not in FORMATS:
         raise _bad(
-            f"expected exactly one of {list(FORMATS)} (plus optional 'params') but got keys={keys}"
+            f"expected exactly one of {list(FORMATS)} (plus optional 'params') "
+            f"but got keys={sorted(payload)}"
         )
     if "params" in payload and not isinstance(payload["params"], dict):
         raise _bad(f"expected 'params' to be an object but got params={payload['params']!r}")
@@ -100,6 +102,9 @@ def _from_columns(fmt: str, columns: dict[str, Any]) -> list[Record]:
 
 
 def _positional(values: list[Any]) -> Record:
+    if len(values) <= len(_POSITIONS):
+        # The names outnumber the values; zip stops at the last value.
+        return dict(zip(_POSITIONS, values, strict=False))
     return {str(i): v for i, v in enumerate(values)}
 
 

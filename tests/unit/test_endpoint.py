@@ -135,6 +135,13 @@ def test_split_without_columns_is_positional() -> None:
     assert records == [{"0": 1, "1": "a"}, {"0": 2, "1": "b"}]
 
 
+@pytest.mark.parametrize("width", [0, 1, 63, 64, 65, 300])
+def test_positional_rows_of_any_width_name_every_value(width: int) -> None:
+    row = list(range(width))
+    (record,) = parse_records({"instances": [row]})
+    assert record == {str(i): i for i in range(width)}
+
+
 def test_entity_key_prefers_entity_id_and_is_stable_otherwise() -> None:
     assert entity_key({"entity_id": 42, "x": 1}) == "42"
     assert entity_key({"a": 1, "b": 2}) == entity_key({"b": 2, "a": 1})

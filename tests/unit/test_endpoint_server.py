@@ -6,10 +6,13 @@ import asyncio
 import importlib.util
 
 import pytest
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from harness.endpoint import Admission
 from harness.endpoint.histogram import LoopHistogram
+from harness.endpoint.request_counts import RequestCounts
+from harness.endpoint.responses import predictions_response
 from harness.server import new_event_loop
 
 _BUCKETS = (0.001, 0.01, 0.1, 1.0, 10.0)
@@ -38,6 +41,52 @@ def test_loop_histogram_exposes_what_prometheus_histogram_does() -> None:
         line for line in generate_latest(theirs).decode().splitlines() if "_created" not in line
     ]
     assert generate_latest(ours).decode().splitlines() == expected
+
+
+def test_request_counts_expose_what_prometheus_counters_did() -> None:
+    theirs, ours = CollectorRegistry(), CollectorRegistry()
+    by_status = Counter("serving_requests", "Invocation requests by status.", ("status",))
+    count = Counter("request_count", "Requests served.")
+    count_4xx = Counter("request_4xx_count", "Requests answered 4xx.")
+    count_5xx = Counter("request_5xx_count", "Requests answered 5xx.")
+    for counter in (by_status, count, count_4xx, count_5xx):
+        theirs.register(counter)
+    fast = RequestCounts(ours)
+    # Edges of each class, a client that went away (499) and repeats of one status.
+    for status in (200, 200, 399, 400, 404, 429, 499, 499, 500, 503, 504):
+        by_status.labels(status=str(status)).inc()
+        count.inc()
+        if 400 <= status < 500:
+            count_4xx.inc()
+        elif status >= 500:
+            count_5xx.inc()
+        fast.add(status)
+    expected = [
+        line for line in generate_latest(theirs).decode().splitlines() if "_created" not in line
+    ]
+    assert generate_latest(ours).decode().splitlines() == expected
+
+
+@pytest.mark.parametrize(
+    "predictions",
+    [
+        [],
+        [0.5],
+        [0.7310585786300049, 1e-05, 0.0, 1.0, 5e-324, 0.1 + 0.2, 0.9999999999999999],
+        # Not a model's output, but the fallback must still answer as json_response did.
+        [float("nan"), 0.5],
+        [float("inf"), float("-inf")],
+    ],
+)
+def test_predictions_response_sends_what_json_response_did(predictions: list[float]) -> None:
+    fast = predictions_response(predictions)
+    reference = web.json_response({"predictions": predictions})
+    assert fast.body == reference.body
+    assert (fast.status, fast.content_type, fast.charset) == (
+        reference.status,
+        reference.content_type,
+        reference.charset,
+    )
 
 
 def test_a_free_slot_is_not_taken_past_a_waiting_caller() -> None:
