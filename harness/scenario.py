@@ -29,8 +29,9 @@ from faults.http import HttpFault
 from faults.network import STREAMS
 from harness.budgets import Budget, check_phase
 from harness.endpoint.config import EndpointConfig
-from harness.errors import ScenarioError
-from harness.loadgen.shapes import Constant, Shape, Spike
+from harness.errors import ScenarioError, UsageError
+from harness.loadgen.shapes import Constant, Poisson, Ramp, Shape, Sine, Spike, Step
+from harness.loadgen.trace import read_trace
 
 # The proxies every topology wires: the client's path to the endpoint, the endpoint's to a stub.
 ENDPOINT_PROXY = "endpoint"
@@ -111,6 +112,8 @@ class LoadSpec:
     # A JSON body sent as is with every request, for endpoints with their own contract; None
     # sends MLflow dataframe_records and expects one prediction per record back.
     body: bytes | None = None
+    # How requests arrive over time; None is the constant ``rate``.
+    arrivals: Shape | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +128,10 @@ class Scenario:
     target: ExternalTarget | None = None
 
     def load_shape(self) -> Shape:
-        """The offered load over time: the constant rate, with a surge fault's climb in it."""
+        """The offered load over time: ``load.arrivals``, or the constant rate with a surge
+        fault's climb in it."""
+        if self.load.arrivals is not None:
+            return self.load.arrivals
         surge = next((f for f in self.faults if isinstance(f.fault, Surge)), None)
         if surge is None:
             return Constant(self.load.rate, self.load.duration_s)
@@ -255,7 +261,7 @@ def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
         name=name,
         description=str(doc.get("description", "")),
         endpoint=_endpoint(reader, doc.get("endpoint", {})),
-        load=_load(reader, doc.get("load")),
+        load=_load(reader, doc.get("load"), Path(source).parent),
         faults=faults,
         budgets=_budgets(reader, doc.get("budgets", []), faults),
         source=source,
@@ -265,6 +271,10 @@ def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
     surges = [i for i, f in enumerate(scenario.faults) if isinstance(f.fault, Surge)]
     if len(surges) > 1:
         raise reader.error(f"faults[{surges[1]}].type", "a scenario takes at most one surge")
+    if surges and scenario.load.arrivals is not None:
+        raise reader.error(
+            f"faults[{surges[0]}].type", "a surge shapes constant load; drop load.arrivals"
+        )
     return scenario
 
 
@@ -352,7 +362,7 @@ def _check_external_faults(reader: _Reader, faults: tuple[ScheduledFault, ...]) 
             )
 
 
-def _load(reader: _Reader, raw: Any) -> LoadSpec:
+def _load(reader: _Reader, raw: Any, base: Path) -> LoadSpec:
     if raw is None:
         raise reader.error(
             "load", "required field is missing; expected e.g. {rate: 50, duration_s: 10}"
@@ -367,6 +377,7 @@ def _load(reader: _Reader, raw: Any) -> LoadSpec:
         "keyspace",
         "max_lag_ms",
         "body",
+        "arrivals",
     }
     reader.known_keys(doc, "load", fields)
     return LoadSpec(
@@ -386,7 +397,65 @@ def _load(reader: _Reader, raw: Any) -> LoadSpec:
             reader.number(doc, "max_lag_ms", "load", default=10.0, minimum=0, exclusive=True)
         ),
         body=_body(reader, doc),
+        arrivals=_arrivals(reader, doc, base),
     )
+
+
+_ARRIVALS: Mapping[str, frozenset[str]] = {
+    "constant": frozenset(),
+    "poisson": frozenset({"seed"}),
+    "ramp": frozenset({"to"}),
+    "step": frozenset({"add", "every_s"}),
+    "sine": frozenset({"amplitude", "period_s"}),
+    "trace": frozenset({"file", "kind"}),
+}
+
+
+def _arrivals(reader: _Reader, doc: Mapping[str, Any], base: Path) -> Shape | None:
+    """``load.arrivals``: {shape: ramp, to: 120}, {shape: trace, file: f.csv, kind: rates}..."""
+    if doc.get("arrivals") is None:
+        return None
+    raw = dict(reader.mapping(doc["arrivals"], "load.arrivals"))
+    shape = raw.pop("shape", None)
+    if shape not in _ARRIVALS:
+        raise reader.error(
+            "load.arrivals.shape", f"expected one of {sorted(_ARRIVALS)} but got shape={shape!r}"
+        )
+    unknown = sorted(set(raw) - _ARRIVALS[shape])
+    if unknown:
+        raise reader.error(
+            f"load.arrivals.{unknown[0]}",
+            f"unknown field; a {shape} shape takes {sorted(_ARRIVALS[shape])}",
+        )
+    rate, duration = float(doc["rate"]), float(doc["duration_s"])
+    try:
+        built = _shape(shape, raw, rate, duration, base)
+    except KeyError as exc:
+        raise reader.error(f"load.arrivals.{exc.args[0]}", "required field is missing") from exc
+    except (UsageError, TypeError, ValueError) as exc:
+        raise reader.error("load.arrivals", str(exc)) from exc
+    if built.duration_s > duration + 1e-9:
+        raise reader.error(
+            "load.arrivals",
+            f"the {shape} lasts {built.duration_s:g}s, longer than load.duration_s={duration:g}",
+        )
+    return built
+
+
+def _shape(kind: str, raw: dict[str, Any], rate: float, duration: float, base: Path) -> Shape:
+    if kind == "constant":
+        return Constant(rate, duration)
+    if kind == "poisson":
+        return Poisson(rate, duration, seed=int(raw.get("seed", 0)))
+    if kind == "ramp":
+        return Ramp(rate, float(raw["to"]), duration)
+    if kind == "step":
+        return Step(rate, float(raw["add"]), float(raw["every_s"]), duration)
+    if kind == "sine":
+        amplitude = float(raw.get("amplitude", rate / 2))
+        return Sine(rate, amplitude, float(raw["period_s"]), duration)
+    trace = Path(str(raw["file"]))
+    return read_trace(trace if trace.is_absolute() else base / trace, str(raw.get("kind", "rates")))
 
 
 def _body(reader: _Reader, doc: Mapping[str, Any]) -> bytes | None:

@@ -477,3 +477,43 @@ def test_custom_command_target_and_body() -> None:
     assert scenario.load.body == b'{"inputs": [[1, 2]]}'
     with pytest.raises(ScenarioError, match="expected JSON"):
         parse_scenario("name: x\nload: {rate: 1, duration_s: 5, body: '{nope'}\n")
+
+
+def test_load_arrivals_take_every_shape(tmp_path: Path) -> None:
+    def shape(arrivals: str) -> str:
+        text = f"name: x\nload: {{rate: 10, duration_s: 6, arrivals: {arrivals}}}\n"
+        path = tmp_path / "s.yaml"
+        path.write_text(text)
+        return load_scenario(path).load_shape().label
+
+    (tmp_path / "rates.csv").write_text("second,rate\n0,5\n1,50\n2,5\n")
+    assert shape("{shape: ramp, to: 30}") == "ramp 10->30/s"
+    assert "poisson" in shape("{shape: poisson, seed: 3}")
+    assert "step" in shape("{shape: step, add: 5, every_s: 2}")
+    assert "sine" in shape("{shape: sine, period_s: 3}")
+    assert "rates.csv" in shape("{shape: trace, file: rates.csv, kind: rates}")
+
+
+@pytest.mark.parametrize(
+    ("arrivals", "field", "fragment"),
+    [
+        ("{shape: zigzag}", "load.arrivals.shape", "but got shape='zigzag'"),
+        ("{shape: ramp}", "load.arrivals.to", "required field is missing"),
+        ("{shape: ramp, to: 5, every_s: 1}", "load.arrivals.every_s", "unknown field"),
+        ("{shape: trace, file: nowhere.csv}", "load.arrivals", "nowhere.csv"),
+    ],
+)
+def test_bad_arrivals_name_their_field(arrivals: str, field: str, fragment: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(f"name: x\nload: {{rate: 10, duration_s: 6, arrivals: {arrivals}}}\n")
+    assert info.value.field == field
+    assert fragment in str(info.value)
+
+
+def test_a_surge_and_arrivals_do_not_mix() -> None:
+    with pytest.raises(ScenarioError, match=r"drop load\.arrivals"):
+        parse_scenario(
+            "name: x\nload: {rate: 10, duration_s: 6, arrivals: {shape: poisson}}\nfaults:\n"
+            "  - {name: s, type: surge, target: endpoint, start_s: 1, duration_s: 2,\n"
+            "     attributes: {factor: 2}}\n"
+        )
