@@ -51,7 +51,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         result = run_scenario(scenario, backend=backend, progress=progress, compose=args.compose)
     results_path, report_path = write_reports(result, args.report_dir)
     print_verdict(result, out)
-    out.print(f"wrote {results_path} and {report_path}", markup=False, highlight=False)
+    out.print(
+        f"wrote {results_path} and {report_path}", markup=False, highlight=False, soft_wrap=True
+    )
     return EXIT_PASSED if result.passed else EXIT_VIOLATED
 
 
