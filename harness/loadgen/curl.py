@@ -12,7 +12,7 @@ import importlib
 import importlib.util
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from harness.errors import UsageError
@@ -42,15 +42,33 @@ def _import_pycurl() -> Any:
         ) from exc
 
 
-def run_curl(plan: Plan, sink: Sink, t0: float) -> GeneratorStats:
+# Told once per whole second of the run: which second ended and how many requests are in flight.
+SecondTick = Callable[[int, int], None]
+
+
+class _Ticker:
+    """Calls ``tick`` as each second of the run ends; checked between rounds of the event loop,
+    which never sleeps longer than _MAX_IDLE_S, so a tick is at most that late."""
+
+    def __init__(self, t0: float, tick: SecondTick | None) -> None:
+        self._t0, self._tick, self._second = t0, tick, 1
+
+    def __call__(self, inflight: int) -> None:
+        if self._tick is not None and time.monotonic() >= self._t0 + self._second:
+            self._tick(self._second, inflight)
+            self._second += 1
+
+
+def run_curl(plan: Plan, sink: Sink, t0: float, tick: SecondTick | None = None) -> GeneratorStats:
     """Same contract as the asyncio engine's ``run_plan``, on libcurl."""
     pycurl = _import_pycurl()
     loop = CurlLoop(pycurl, plan.target, sink, t0)
+    ticker = _Ticker(t0, tick)
     try:
         with fine_timers():
             if plan.open_loop:
-                return _OpenLoop(plan, sink, t0, loop).run()
-            return _ClosedLoop(plan, sink, t0, loop).run()
+                return _OpenLoop(plan, sink, t0, loop, ticker).run()
+            return _ClosedLoop(plan, sink, t0, loop, ticker).run()
     finally:
         loop.close()
 
@@ -60,8 +78,9 @@ class _OpenLoop:
     (its latency still counts from its intended start), and past the in-flight ceiling it is
     dropped and counted."""
 
-    def __init__(self, plan: Plan, sink: Sink, t0: float, loop: CurlLoop) -> None:
+    def __init__(self, plan: Plan, sink: Sink, t0: float, loop: CurlLoop, ticker: _Ticker) -> None:
         self._plan, self._sink, self._t0, self._loop = plan, sink, t0, loop
+        self._ticker = ticker
         self._schedule: Iterator[tuple[int, float]] = take_share(
             plan.shape.offsets(), plan.worker, plan.workers
         )
@@ -75,6 +94,7 @@ class _OpenLoop:
         due = self._send_due()
         while self._upcoming is not None or self._waiting:
             due = loop.serve(time.monotonic() + _MAX_IDLE_S, due, self._send_due)
+            self._ticker(loop.inflight)
         # Stragglers get one timeout's grace (libcurl times each out by itself well before).
         deadline = max(self._t0 + plan.shape.duration_s, time.monotonic())
         deadline += plan.target.timeout_s + 1.0
@@ -112,8 +132,9 @@ class _ClosedLoop:
     """``concurrency`` users, this worker's share of them, each sending again as soon as its
     answer is back; latency is then service time, which is what hides a stall."""
 
-    def __init__(self, plan: Plan, sink: Sink, t0: float, loop: CurlLoop) -> None:
+    def __init__(self, plan: Plan, sink: Sink, t0: float, loop: CurlLoop, ticker: _Ticker) -> None:
         self._plan, self._sink, self._t0, self._loop = plan, sink, t0, loop
+        self._ticker = ticker
         self._users = len(range(plan.worker, plan.concurrency or 1, plan.workers))
         if self._users > len(loop.free):
             raise UsageError(
@@ -131,6 +152,7 @@ class _ClosedLoop:
         due = self._refill()
         while time.monotonic() < self._end:
             due = loop.serve(min(self._end, time.monotonic() + _MAX_IDLE_S), due, self._refill)
+            self._ticker(loop.inflight)
         deadline = self._end + self._plan.target.timeout_s + 1.0
         while loop.inflight and time.monotonic() < deadline:
             loop.serve(min(deadline, time.monotonic() + _MAX_IDLE_S), _NEVER, self._refill)

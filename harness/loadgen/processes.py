@@ -54,12 +54,16 @@ async def _ticking(plan: Plan, recorder: Recorder, t0: float, ticks: Any) -> Gen
     return run.result()
 
 
-def _curl_or_none(plan: Plan, recorder: Recorder, t0: float) -> GeneratorStats | None:
+def _curl_or_none(plan: Plan, recorder: Recorder, t0: float, ticks: Any) -> GeneratorStats | None:
     if plan.engine != "curl":
         return None
     from harness.loadgen.curl import run_curl
 
-    return run_curl(plan, recorder, t0)
+    def tick(second: int, inflight: int) -> None:
+        found = recorder.buckets.get(second - 1)
+        ticks.put((second, found.encode() if found else None, inflight))
+
+    return run_curl(plan, recorder, t0, tick)
 
 
 def _worker_main(
@@ -70,7 +74,9 @@ def _worker_main(
         ready.put(plan.worker)
         start.wait()
         t0 = float(t0_box.value)
-        stats = _curl_or_none(plan, recorder, t0) or runner.run(_ticking(plan, recorder, t0, ticks))
+        stats = _curl_or_none(plan, recorder, t0, ticks) or runner.run(
+            _ticking(plan, recorder, t0, ticks)
+        )
     results.put((plan.worker, recorder.encode(), stats.encode()))
 
 

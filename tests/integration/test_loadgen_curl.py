@@ -216,3 +216,15 @@ def test_closed_loop_needs_a_connection_per_user(server: Server) -> None:
 
     with pytest.raises(UsageError, match="users=4 connections=2"):
         _run(target, rate=1, seconds=0.2, concurrency=4)
+
+
+def test_each_whole_second_is_ticked_with_the_in_flight_count(server: Server) -> None:
+    ticks: list[tuple[int, int]] = []
+    plan = Plan(Target(server.url("ok"), method="GET"), Constant(100, 2.2), engine="curl")
+    recorder = Recorder()
+
+    run_curl(plan, recorder, time.monotonic() + 0.05, lambda s, n: ticks.append((s, n)))
+
+    assert [second for second, _ in ticks] == [1, 2]
+    assert all(0 <= inflight <= 100 for _, inflight in ticks)
+    assert recorder.phases["overall"].requests == 220
