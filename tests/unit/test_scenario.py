@@ -55,6 +55,14 @@ def _load_error(tmp_path: Path, text: str) -> tuple[Path, ScenarioError]:
     return file, info.value
 
 
+def _rejected(text: str, field: str, fragment: str) -> None:
+    """``text`` is refused with an error naming ``field`` and saying ``fragment``."""
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(text)
+    assert info.value.field == field
+    assert fragment in str(info.value)
+
+
 def test_shipped_scenario_parses_to_expected_values() -> None:
     scenario = load_scenario(SHIPPED)
 
@@ -347,10 +355,9 @@ def test_endpoint_section_takes_every_endpoint_setting_by_its_own_name() -> None
     ],
 )
 def test_bad_endpoint_setting_names_its_field(setting: str, field: str, fragment: str) -> None:
-    with pytest.raises(ScenarioError) as info:
-        parse_scenario(f"name: x\nendpoint: {{{setting}}}\nload: {{rate: 1, duration_s: 1}}\n")
-    assert info.value.field == field
-    assert fragment in str(info.value)
+    _rejected(
+        f"name: x\nendpoint: {{{setting}}}\nload: {{rate: 1, duration_s: 1}}\n", field, fragment
+    )
 
 
 def test_http_and_service_faults_parse_to_their_value_objects() -> None:
@@ -397,10 +404,7 @@ def test_bad_fault_names_its_field(fault: str, field: str, fragment: str) -> Non
         "name: x\nload: {rate: 1, duration_s: 10}\nfaults:\n"
         f"  - {{name: f, start_s: 0, duration_s: 1, {fault[1:-1]}}}\n"
     )
-    with pytest.raises(ScenarioError) as info:
-        parse_scenario(text)
-    assert info.value.field == field
-    assert fragment in str(info.value)
+    _rejected(text, field, fragment)
 
 
 def test_a_surge_fault_shapes_the_load_and_only_one_is_allowed() -> None:
@@ -416,10 +420,11 @@ def test_a_surge_fault_shapes_the_load_and_only_one_is_allowed() -> None:
     assert shape.rate_at(6.5) == 10
     assert len(list(shape.offsets())) == 10 * 10 + 10 * 0.5 * 2 + 20 * 3
 
-    with pytest.raises(ScenarioError) as info:
-        parse_scenario(text + text.split("faults:\n")[1].replace("name: s", "name: t"))
-    assert info.value.field == "faults[1].type"
-    assert "at most one surge" in str(info.value)
+    _rejected(
+        text + text.split("faults:\n")[1].replace("name: s", "name: t"),
+        "faults[1].type",
+        "at most one surge",
+    )
 
 
 @pytest.mark.parametrize(
@@ -435,10 +440,7 @@ def test_a_surge_fault_shapes_the_load_and_only_one_is_allowed() -> None:
     ],
 )  # fmt: skip
 def test_bad_external_target_names_its_field(extra: str, field: str, fragment: str) -> None:
-    with pytest.raises(ScenarioError) as info:
-        parse_scenario(f"name: x\nload: {{rate: 1, duration_s: 5}}\n{extra}")
-    assert info.value.field == field
-    assert fragment in str(info.value)
+    _rejected(f"name: x\nload: {{rate: 1, duration_s: 5}}\n{extra}", field, fragment)
 
 
 def test_external_target_defaults() -> None:
@@ -459,10 +461,7 @@ def test_external_target_defaults() -> None:
     ],
 )
 def test_bad_custom_target_names_its_field(target: str, field: str, fragment: str) -> None:
-    with pytest.raises(ScenarioError) as info:
-        parse_scenario(f"name: x\nload: {{rate: 1, duration_s: 5}}\ntarget: {target}\n")
-    assert info.value.field == field
-    assert fragment in str(info.value)
+    _rejected(f"name: x\nload: {{rate: 1, duration_s: 5}}\ntarget: {target}\n", field, fragment)
 
 
 def test_custom_command_target_and_body() -> None:
@@ -504,10 +503,9 @@ def test_load_arrivals_take_every_shape(tmp_path: Path) -> None:
     ],
 )
 def test_bad_arrivals_name_their_field(arrivals: str, field: str, fragment: str) -> None:
-    with pytest.raises(ScenarioError) as info:
-        parse_scenario(f"name: x\nload: {{rate: 10, duration_s: 6, arrivals: {arrivals}}}\n")
-    assert info.value.field == field
-    assert fragment in str(info.value)
+    _rejected(
+        f"name: x\nload: {{rate: 10, duration_s: 6, arrivals: {arrivals}}}\n", field, fragment
+    )
 
 
 def test_a_surge_and_arrivals_do_not_mix() -> None:
