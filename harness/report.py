@@ -169,7 +169,7 @@ started {html.escape(str(data["started_at"]))}, {data["duration_s"]} s</p>
 <h2>Budgets</h2>{budget_table}
 <h2>Summary</h2>{summary_table}
 <h2>p99 latency per second</h2>{_p99_chart(timeline, faults)}
-<h2>Faults</h2>{fault_table if faults else '<p>none</p>'}
+<h2>Faults</h2>{fault_table if faults else "<p>none</p>"}
 <h2>Timeline</h2>{timeline_table}
 </body></html>
 """
