@@ -7,13 +7,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from tests.procs import children_of, exists
 
 pytestmark = pytest.mark.integration
+
+T = TypeVar("T")
 
 # These tests are about lifecycle and verdicts, not the generator's punctuality on a busy
 # machine: a generator up to 100 ms late (p99) does not invalidate their runs.
@@ -116,21 +120,34 @@ def test_missing_file_and_bad_backend_exit_2(tmp_path: Path) -> None:
     assert "kubernetes" in backend.stderr
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_mid_run_stops_every_child(tmp_path: Path, sig: signal.Signals) -> None:
+def _start_run(tmp_path: Path, backend: str) -> subprocess.Popen[str]:
+    """A 30 s run on ``backend``, long enough to be interrupted in the middle."""
     scenario = str(_write(tmp_path, duration=30))
-    proc = subprocess.Popen(
-        _cli("run", scenario, "--report-dir", str(tmp_path / "out"), "--backend", "process"),
+    return subprocess.Popen(
+        _cli("run", scenario, "--report-dir", str(tmp_path / "out"), "--backend", backend),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 30
-    children: set[int] = set()
-    while len(children) < 3 and time.monotonic() < deadline and proc.poll() is None:
-        children |= children_of(proc.pid)
-        time.sleep(0.05)
-    assert len(children) >= 3, children
+
+
+def _collect_until(
+    proc: subprocess.Popen[str], found: Callable[[], set[T]], timeout_s: float
+) -> set[T]:
+    """Poll ``found`` until it names the three services, the run ends, or time is up."""
+    deadline = time.monotonic() + timeout_s
+    seen: set[T] = set()
+    while len(seen) < 3 and time.monotonic() < deadline and proc.poll() is None:
+        seen |= found()
+        time.sleep(0.1)
+    assert len(seen) >= 3, seen  # toxiproxy, stub, endpoint
+    return seen
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_mid_run_stops_every_child(tmp_path: Path, sig: signal.Signals) -> None:
+    proc = _start_run(tmp_path, "process")
+    children = _collect_until(proc, lambda: children_of(proc.pid), timeout_s=30)
     time.sleep(2.0)  # the endpoint is up and load is flowing
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
@@ -148,19 +165,10 @@ def test_sigint_mid_run_on_docker_leaves_no_labelled_container(tmp_path: Path) -
         pytest.skip(f"docker backend unavailable: {reason}")
     client = connect()
     before = {c.id for c in run_containers(client)}
-    scenario = str(_write(tmp_path, duration=30))
-    proc = subprocess.Popen(
-        _cli("run", scenario, "--report-dir", str(tmp_path / "out"), "--backend", "docker"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = _start_run(tmp_path, "docker")
+    started = _collect_until(
+        proc, lambda: {c.id for c in run_containers(client)} - before, timeout_s=120
     )
-    deadline = time.monotonic() + 120
-    started: set[str] = set()
-    while len(started) < 3 and time.monotonic() < deadline and proc.poll() is None:
-        started = {c.id for c in run_containers(client)} - before
-        time.sleep(0.2)
-    assert len(started) >= 3, started  # toxiproxy, stub, endpoint
     time.sleep(3.0)  # the endpoint answers and load is flowing
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)

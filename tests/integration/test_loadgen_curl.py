@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from harness.loadgen import Constant, Plan, PredictionsPerRecord, RecordsBody, T
 from harness.loadgen.curl import run_curl
 from harness.loadgen.stats import GeneratorStats
 from harness.recorder import Recorder, Tally
+from tests.threaded_server import serve_in_thread
 
 pytest.importorskip("pycurl")
 pytestmark = pytest.mark.integration
@@ -40,8 +40,6 @@ class Server:
 @pytest.fixture
 def server() -> Iterator[Server]:
     found = Server()
-    ready = threading.Event()
-    loop = asyncio.new_event_loop()
 
     async def answer(request: web.Request) -> web.Response:
         found.inflight += 1
@@ -63,28 +61,11 @@ def server() -> Iterator[Server]:
         finally:
             found.inflight -= 1
 
-    async def serve() -> web.AppRunner:
-        app = web.Application()
-        app.router.add_route("*", "/{kind}", answer)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        found.base = f"http://127.0.0.1:{runner.addresses[0][1]}/"
-        return runner
-
-    def thread_main() -> None:
-        asyncio.set_event_loop(loop)
-        runner = loop.run_until_complete(serve())
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-
-    thread = threading.Thread(target=thread_main, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield found
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    app = web.Application()
+    app.router.add_route("*", "/{kind}", answer)
+    with serve_in_thread(app) as base:
+        found.base = f"{base}/"
+        yield found
 
 
 def _run(target: Target, rate: float, seconds: float, **plan: int) -> tuple[Tally, GeneratorStats]:

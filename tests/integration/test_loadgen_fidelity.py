@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from aiohttp import web
 from harness.cli import main
 from harness.loadgen import Constant, Plan, Target, run_plan
 from harness.recorder import Recorder
+from tests.threaded_server import serve_in_thread
 
 pytestmark = pytest.mark.integration
 
@@ -34,8 +34,6 @@ class Server:
 @pytest.fixture
 def server() -> Iterator[Server]:
     found = Server("")
-    ready = threading.Event()
-    loop = asyncio.new_event_loop()
 
     async def answer(request: web.Request) -> web.Response:
         await request.read()
@@ -45,30 +43,11 @@ def server() -> Iterator[Server]:
             await asyncio.sleep(end - now)
         return web.json_response({"predictions": [0.5]})
 
-    async def serve() -> web.AppRunner:
-        app = web.Application()
-        app.router.add_post("/invocations", answer)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        found.url = f"http://127.0.0.1:{port}/invocations"
-        return runner
-
-    def thread_main() -> None:
-        asyncio.set_event_loop(loop)
-        runner = loop.run_until_complete(serve())
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-
-    thread = threading.Thread(target=thread_main, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield found
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    app = web.Application()
+    app.router.add_post("/invocations", answer)
+    with serve_in_thread(app) as base:
+        found.url = f"{base}/invocations"
+        yield found
 
 
 def _measure(server: Server, concurrency: int | None) -> Recorder:
