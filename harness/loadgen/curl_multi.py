@@ -95,6 +95,14 @@ class CurlLoop:
         self._all = [self._transfer() for _ in range(target.max_connections)]
         self.free = list(self._all)
 
+    @property
+    def capacity(self) -> int:
+        return len(self._all)
+
+    @property
+    def can_start(self) -> bool:
+        return bool(self.free)
+
     def _transfer(self) -> Transfer:
         pycurl, target = self._pycurl, self._target
         handle = pycurl.Curl()

@@ -16,7 +16,7 @@ from harness.loadgen.payloads import AcceptAny, BodySource, FixedBody, Validator
 from harness.loadgen.shapes import Shape
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
-ENGINES = ("aiohttp", "curl")
+ENGINES = ("aiohttp", "curl", "http1")
 
 
 class Sink(Protocol):

@@ -54,16 +54,20 @@ async def _ticking(plan: Plan, recorder: Recorder, t0: float, ticks: Any) -> Gen
     return run.result()
 
 
-def _curl_or_none(plan: Plan, recorder: Recorder, t0: float, ticks: Any) -> GeneratorStats | None:
-    if plan.engine != "curl":
+def _paced_or_none(plan: Plan, recorder: Recorder, t0: float, ticks: Any) -> GeneratorStats | None:
+    """Runs the curl and http1 engines, which pace themselves without asyncio; None for aiohttp."""
+    if plan.engine == "curl":
+        from harness.loadgen.curl import run_curl as run
+    elif plan.engine == "http1":
+        from harness.loadgen.http1 import run_http1 as run
+    else:
         return None
-    from harness.loadgen.curl import run_curl
 
     def tick(second: int, inflight: int) -> None:
         found = recorder.buckets.get(second - 1)
         ticks.put((second, found.encode() if found else None, inflight))
 
-    return run_curl(plan, recorder, t0, tick)
+    return run(plan, recorder, t0, tick)
 
 
 def _worker_main(
@@ -74,7 +78,7 @@ def _worker_main(
         ready.put(plan.worker)
         start.wait()
         t0 = float(t0_box.value)
-        stats = _curl_or_none(plan, recorder, t0, ticks) or runner.run(
+        stats = _paced_or_none(plan, recorder, t0, ticks) or runner.run(
             _ticking(plan, recorder, t0, ticks)
         )
     results.put((plan.worker, recorder.encode(), stats.encode()))

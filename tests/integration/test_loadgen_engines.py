@@ -1,6 +1,6 @@
-"""The curl engine against a tiny local aiohttp server: what it counts, how it names failures,
-and that open and closed loops keep their contracts. Everything binds 127.0.0.1; skipped when
-pycurl is not installed."""
+"""The curl and http1 engines against a tiny local aiohttp server: what they count, how they
+name failures, and that open and closed loops keep their contracts. Everything binds 127.0.0.1;
+the curl cases are skipped when pycurl is not installed."""
 
 from __future__ import annotations
 
@@ -16,13 +16,25 @@ from aiohttp import web
 
 from harness.errors import UsageError
 from harness.loadgen import Constant, Plan, PredictionsPerRecord, RecordsBody, Target
-from harness.loadgen.curl import run_curl
+from harness.loadgen.curl import curl_available, run_curl
+from harness.loadgen.http1 import run_http1
 from harness.loadgen.stats import GeneratorStats
 from harness.recorder import Recorder, Tally
 from tests.threaded_server import serve_in_thread
 
-pytest.importorskip("pycurl")
 pytestmark = pytest.mark.integration
+RUN = {"curl": run_curl, "http1": run_http1}
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("curl", marks=pytest.mark.skipif(not curl_available(), reason="needs pycurl")),
+        "http1",
+    ]
+)
+def engine(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
 
 
 @dataclass
@@ -68,15 +80,17 @@ def server() -> Iterator[Server]:
         yield found
 
 
-def _run(target: Target, rate: float, seconds: float, **plan: int) -> tuple[Tally, GeneratorStats]:
+def _run(
+    engine: str, target: Target, rate: float, seconds: float, **plan: int
+) -> tuple[Tally, GeneratorStats]:
     recorder = Recorder()
-    full = Plan(target, Constant(rate, seconds), engine="curl", **plan)
-    stats = run_curl(full, recorder, time.monotonic() + 0.05)
+    full = Plan(target, Constant(rate, seconds), engine=engine, **plan)
+    stats = RUN[engine](full, recorder, time.monotonic() + 0.05)
     return recorder.phases["overall"], stats
 
 
-def test_open_loop_sends_every_scheduled_request_once(server: Server) -> None:
-    overall, stats = _run(Target(server.url("ok"), method="GET"), rate=200, seconds=1.0)
+def test_open_loop_sends_every_scheduled_request_once(engine: str, server: Server) -> None:
+    overall, stats = _run(engine, Target(server.url("ok"), method="GET"), rate=200, seconds=1.0)
 
     assert (stats.scheduled, stats.sent, stats.dropped) == (200, 200, 0)
     assert overall.statuses == {200: 200}
@@ -84,25 +98,25 @@ def test_open_loop_sends_every_scheduled_request_once(server: Server) -> None:
     assert len(server.bodies) == 200
 
 
-def test_open_loop_reuses_connections(server: Server) -> None:
-    _run(Target(server.url("ok"), method="GET"), rate=200, seconds=1.0)
+def test_open_loop_reuses_connections(engine: str, server: Server) -> None:
+    _run(engine, Target(server.url("ok"), method="GET"), rate=200, seconds=1.0)
 
     # One request at a time on a healthy local server: a handful of connections, not 200.
     assert len(server.peers) <= 8
 
 
-def test_status_codes_are_counted_and_5xx_are_errors(server: Server) -> None:
-    overall, _ = _run(Target(server.url("503"), method="GET"), rate=100, seconds=0.5)
+def test_status_codes_are_counted_and_5xx_are_errors(engine: str, server: Server) -> None:
+    overall, _ = _run(engine, Target(server.url("503"), method="GET"), rate=100, seconds=0.5)
 
     assert overall.statuses == {503: 50}
     assert overall.errors == 50
     assert overall.errors_by_class() == {"503": 50}
 
 
-def test_slow_answers_time_out(server: Server) -> None:
+def test_slow_answers_time_out(engine: str, server: Server) -> None:
     target = Target(server.url("slow"), method="GET", timeout_s=0.3)
 
-    overall, stats = _run(target, rate=20, seconds=0.5)
+    overall, stats = _run(engine, target, rate=20, seconds=0.5)
 
     assert overall.failures == {"timeout": 10}
     assert overall.statuses == {}
@@ -111,55 +125,57 @@ def test_slow_answers_time_out(server: Server) -> None:
     assert 250 <= overall.service_max_ms() < 1500  # type: ignore[operator]
 
 
-def test_refused_connections_are_connection_errors() -> None:
+def test_refused_connections_are_connection_errors(engine: str) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     # Nothing listens on the port any more.
     target = Target(f"http://127.0.0.1:{port}/", method="GET", timeout_s=1.0)
 
-    overall, _ = _run(target, rate=50, seconds=0.2)
+    overall, _ = _run(engine, target, rate=50, seconds=0.2)
 
     assert overall.failures == {"connection": 10}
 
 
-def test_a_2xx_with_a_wrong_body_fails_validation(server: Server) -> None:
+def test_a_2xx_with_a_wrong_body_fails_validation(engine: str, server: Server) -> None:
     target = Target(server.url("wrong"), validator=PredictionsPerRecord(1))
 
-    overall, _ = _run(target, rate=100, seconds=0.3)
+    overall, _ = _run(engine, target, rate=100, seconds=0.3)
 
     assert overall.failures == {"invalid_body": 30}
     assert overall.statuses == {}
 
 
-def test_post_bodies_are_the_ones_of_each_request(server: Server) -> None:
+def test_post_bodies_are_the_ones_of_each_request(engine: str, server: Server) -> None:
     body = RecordsBody(records=2, keyspace=1000)
     target = Target(server.url("ok"), body=body, validator=PredictionsPerRecord(1))
 
-    overall, _ = _run(target, rate=100, seconds=0.3)
+    overall, _ = _run(engine, target, rate=100, seconds=0.3)
 
     assert overall.statuses == {200: 30}
     assert sorted(server.bodies) == sorted(body(i) for i in range(30))
     assert json.loads(server.bodies[0])["dataframe_records"][0]["entity_id"].startswith("user-")
 
 
-def test_worker_takes_only_its_share_of_the_schedule(server: Server) -> None:
+def test_worker_takes_only_its_share_of_the_schedule(engine: str, server: Server) -> None:
     body = RecordsBody(records=1)
     target = Target(server.url("ok"), body=body)
 
-    overall, stats = _run(target, rate=100, seconds=0.4, worker=1, workers=2)
+    overall, stats = _run(engine, target, rate=100, seconds=0.4, worker=1, workers=2)
 
     assert stats.sent == 20
     assert overall.statuses == {200: 20}
     assert sorted(server.bodies) == sorted(body(i) for i in range(1, 40, 2))
 
 
-def test_open_loop_counts_late_requests_from_their_intended_start(server: Server) -> None:
+def test_open_loop_counts_late_requests_from_their_intended_start(
+    engine: str, server: Server
+) -> None:
     # One handle for 20 ms answers at 200/s: requests queue for the handle, and the generator
     # owns up to it rather than reporting the queueing as the endpoint's latency only.
     target = Target(server.url("busy"), method="GET", max_connections=1)
 
-    overall, stats = _run(target, rate=200, seconds=0.5, max_inflight=1000)
+    overall, stats = _run(engine, target, rate=200, seconds=0.5, max_inflight=1000)
 
     assert overall.statuses == {200: 100}
     assert server.max_inflight == 1
@@ -168,10 +184,10 @@ def test_open_loop_counts_late_requests_from_their_intended_start(server: Server
     assert overall.percentile_ms(99) > overall.service_ms(99)  # type: ignore[operator]
 
 
-def test_open_loop_drops_past_the_inflight_ceiling(server: Server) -> None:
+def test_open_loop_drops_past_the_inflight_ceiling(engine: str, server: Server) -> None:
     target = Target(server.url("slow"), method="GET", timeout_s=3.0, max_connections=2)
 
-    overall, stats = _run(target, rate=100, seconds=0.3, max_inflight=5)
+    overall, stats = _run(engine, target, rate=100, seconds=0.3, max_inflight=5)
 
     assert stats.scheduled == 30
     assert stats.sent + stats.dropped == 30
@@ -179,10 +195,10 @@ def test_open_loop_drops_past_the_inflight_ceiling(server: Server) -> None:
     assert overall.requests == stats.sent
 
 
-def test_closed_loop_keeps_its_users_busy_and_no_more(server: Server) -> None:
+def test_closed_loop_keeps_its_users_busy_and_no_more(engine: str, server: Server) -> None:
     target = Target(server.url("busy"), method="GET")
 
-    overall, stats = _run(target, rate=1, seconds=0.5, concurrency=4)
+    overall, stats = _run(engine, target, rate=1, seconds=0.5, concurrency=4)
 
     assert server.max_inflight == 4
     # 4 users for 0.5 s at ~20 ms per request: about 100 requests, far more than rate x time.
@@ -192,19 +208,19 @@ def test_closed_loop_keeps_its_users_busy_and_no_more(server: Server) -> None:
     assert stats.late == 0
 
 
-def test_closed_loop_needs_a_connection_per_user(server: Server) -> None:
+def test_closed_loop_needs_a_connection_per_user(engine: str, server: Server) -> None:
     target = Target(server.url("ok"), method="GET", max_connections=2)
 
     with pytest.raises(UsageError, match="users=4 connections=2"):
-        _run(target, rate=1, seconds=0.2, concurrency=4)
+        _run(engine, target, rate=1, seconds=0.2, concurrency=4)
 
 
-def test_each_whole_second_is_ticked_with_the_in_flight_count(server: Server) -> None:
+def test_each_whole_second_is_ticked_with_the_in_flight_count(engine: str, server: Server) -> None:
     ticks: list[tuple[int, int]] = []
-    plan = Plan(Target(server.url("ok"), method="GET"), Constant(100, 2.2), engine="curl")
+    plan = Plan(Target(server.url("ok"), method="GET"), Constant(100, 2.2), engine=engine)
     recorder = Recorder()
 
-    run_curl(plan, recorder, time.monotonic() + 0.05, lambda s, n: ticks.append((s, n)))
+    RUN[engine](plan, recorder, time.monotonic() + 0.05, lambda s, n: ticks.append((s, n)))
 
     assert [second for second, _ in ticks] == [1, 2]
     assert all(0 <= inflight <= 100 for _, inflight in ticks)

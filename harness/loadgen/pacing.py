@@ -1,0 +1,175 @@
+"""Open- and closed-loop pacing over a single-threaded event loop: shared by the curl and http1
+engines, which differ only in how a request goes out and its answer comes back.
+
+An :class:`EventLoop` starts a request now (:meth:`EventLoop.start`) and serves its sockets and
+timers until a deadline (:meth:`EventLoop.serve`), calling back whenever the schedule is due so
+that a burst of answers can never hold up the next send.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+from harness.errors import UsageError
+from harness.loadgen.curl_timing import fine_timers
+from harness.loadgen.engine import Plan, Sink
+from harness.loadgen.shapes import peak_rate, take_share
+from harness.loadgen.stats import GeneratorStats
+
+NEVER = float("inf")
+# The longest single wait while idle, so a run that has nothing left to do notices its end.
+MAX_IDLE_S = 0.05
+
+# Told once per whole second of the run: which second ended and how many requests are in flight.
+SecondTick = Callable[[int, int], None]
+
+
+class EventLoop(Protocol):
+    inflight: int
+    # Set by a schedule with requests waiting for a connection: the next completion wakes it.
+    blocked: bool
+
+    @property
+    def capacity(self) -> int:
+        """The most requests it can carry at once."""
+        ...
+
+    @property
+    def can_start(self) -> bool:
+        """Whether :meth:`start` may be called now."""
+        ...
+
+    def start(self, index: int, intended: float) -> float:
+        """Send request ``index`` now; its send time, in monotonic seconds."""
+        ...
+
+    def serve(self, until: float, due: float, send_due: Callable[[], float]) -> float:
+        """Serve answers for one wake-up, waiting at most until ``until`` or ``due``;
+        ``send_due`` runs whenever ``due`` passes and returns the next due time, as does this."""
+        ...
+
+
+def run_paced(
+    loop: EventLoop, plan: Plan, sink: Sink, t0: float, tick: SecondTick | None = None
+) -> GeneratorStats:
+    """Same contract as the asyncio engine's ``run_plan``, on ``loop``."""
+    ticker = _Ticker(t0, tick)
+    with fine_timers():
+        if plan.open_loop:
+            return _OpenLoop(plan, sink, t0, loop, ticker).run()
+        return _ClosedLoop(plan, sink, t0, loop, ticker).run()
+
+
+class _Ticker:
+    """Calls ``tick`` as each second of the run ends; checked between rounds of the event loop,
+    which never sleeps longer than MAX_IDLE_S, so a tick is at most that late."""
+
+    def __init__(self, t0: float, tick: SecondTick | None) -> None:
+        self._t0, self._tick, self._second = t0, tick, 1
+
+    def __call__(self, inflight: int) -> None:
+        if self._tick is not None and time.monotonic() >= self._t0 + self._second:
+            self._tick(self._second, inflight)
+            self._second += 1
+
+
+class _OpenLoop:
+    """Starts each request at its offset; one due while every connection is busy waits for one
+    (its latency still counts from its intended start), and past the in-flight ceiling it is
+    dropped and counted."""
+
+    def __init__(self, plan: Plan, sink: Sink, t0: float, loop: EventLoop, ticker: _Ticker) -> None:
+        self._plan, self._sink, self._t0, self._loop = plan, sink, t0, loop
+        self._ticker = ticker
+        self._schedule: Iterator[tuple[int, float]] = take_share(
+            plan.shape.offsets(), plan.worker, plan.workers
+        )
+        self._upcoming = next(self._schedule, None)
+        self._waiting: deque[tuple[int, float]] = deque()
+        self._ceiling = plan.inflight_ceiling(peak_rate(plan.shape))
+        self.stats = GeneratorStats()
+
+    def run(self) -> GeneratorStats:
+        loop, plan = self._loop, self._plan
+        due = self._send_due()
+        while self._upcoming is not None or self._waiting:
+            due = loop.serve(time.monotonic() + MAX_IDLE_S, due, self._send_due)
+            self._ticker(loop.inflight)
+        # Stragglers get one timeout's grace (engines time each out by themselves before).
+        deadline = max(self._t0 + plan.shape.duration_s, time.monotonic())
+        deadline += plan.target.timeout_s + 1.0
+        while loop.inflight and time.monotonic() < deadline:
+            loop.serve(min(deadline, time.monotonic() + MAX_IDLE_S), NEVER, self._send_due)
+        return self.stats
+
+    def _send_due(self) -> float:
+        """Offer every request whose time has come and send as many as there are free
+        connections for; when the next one is due."""
+        loop, stats, waiting, t0 = self._loop, self.stats, self._waiting, self._t0
+        upcoming = self._upcoming
+        now = time.monotonic()
+        while upcoming is not None and t0 + upcoming[1] <= now:
+            index, offset = upcoming
+            stats.scheduled += 1
+            self._sink.offered(offset)
+            if loop.inflight + len(waiting) >= self._ceiling:
+                stats.dropped += 1
+            else:
+                waiting.append((index, t0 + offset))
+            upcoming = next(self._schedule, None)
+        # One pass only: sockets are served between passes, so answers keep freeing
+        # connections even when sending alone would take all the time there is.
+        while waiting and loop.can_start:
+            index, intended = waiting.popleft()
+            stats.record_lag(loop.start(index, intended) - intended)
+            stats.sent += 1
+        self._upcoming = upcoming
+        loop.blocked = bool(waiting)
+        return NEVER if upcoming is None else t0 + upcoming[1]
+
+
+class _ClosedLoop:
+    """``concurrency`` users, this worker's share of them, each sending again as soon as its
+    answer is back; latency is then service time, which is what hides a stall."""
+
+    def __init__(self, plan: Plan, sink: Sink, t0: float, loop: EventLoop, ticker: _Ticker) -> None:
+        self._plan, self._sink, self._t0, self._loop = plan, sink, t0, loop
+        self._ticker = ticker
+        self._users = len(range(plan.worker, plan.concurrency or 1, plan.workers))
+        if self._users > loop.capacity:
+            raise UsageError(
+                f"expected --connections >= closed-loop users but got users={self._users} "
+                f"connections={loop.capacity}"
+            )
+        self._counter = iter(range(plan.worker, 1 << 62, plan.workers))
+        self._end = t0 + plan.shape.duration_s
+        self.stats = GeneratorStats()
+
+    def run(self) -> GeneratorStats:
+        loop, t0 = self._loop, self._t0
+        while (wait := t0 - time.monotonic()) > 0:
+            time.sleep(min(wait, MAX_IDLE_S))
+        due = self._refill()
+        while time.monotonic() < self._end:
+            due = loop.serve(min(self._end, time.monotonic() + MAX_IDLE_S), due, self._refill)
+            self._ticker(loop.inflight)
+        deadline = self._end + self._plan.target.timeout_s + 1.0
+        while loop.inflight and time.monotonic() < deadline:
+            loop.serve(min(deadline, time.monotonic() + MAX_IDLE_S), NEVER, self._refill)
+        return self.stats
+
+    def _refill(self) -> float:
+        # Closed loop's "intended" start is whenever the previous answer came back.
+        loop, stats = self._loop, self.stats
+        while loop.inflight < self._users and (now := time.monotonic()) < self._end:
+            self._sink.offered(now - self._t0)
+            stats.scheduled += 1
+            stats.sent += 1
+            stats.record_lag(0.0)
+            loop.start(next(self._counter), now)
+        # Users come back through completions, which wake this through ``blocked``.
+        loop.blocked = time.monotonic() < self._end
+        return NEVER
