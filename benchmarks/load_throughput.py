@@ -3,9 +3,10 @@
 Everything runs on 127.0.0.1 free ports, side by side in one run, each measurement bounded in
 time. Debian's nginx serves a static 200 (`return 200 "ok"`) from a config written to a temp dir.
 
-  throughput  for each engine, the highest open-loop rate one worker process holds with
-              scheduling lag p99 <= 2 ms, nothing dropped and no errors (a search over rates);
-              the curl engine closed-loop at full speed (64 users, like wrk's 64 connections);
+  throughput  for each engine (http1, curl, aiohttp), the highest open-loop rate one worker
+              process holds with scheduling lag p99 <= 2 ms, nothing dropped and no errors (a
+              search over rates, 5 s per probe); the http1 and curl engines closed-loop at full
+              speed (64 users, like wrk's 64 connections);
               Locust FastHttpUser (1 process) and wrk -t1 -c64 at full speed on the same target;
               and how late this machine's timers wake a sleeping thread, which bounds the lag
   memory      peak RSS of a load run at a fixed modest rate, short vs long; --long for 60 s vs
@@ -43,7 +44,7 @@ LOOPBACK = "127.0.0.1"
 LAG_BUDGET_MS = 2.0
 TARGET_PER_CORE = 25_000
 TARGET_VS_LOCUST = 3.0
-PROBE_S = 3.0
+PROBE_S = 5.0
 NGINX_CONF = """
 worker_processes 1;
 daemon off;
@@ -307,11 +308,11 @@ def measure_memory(url: str, engine: str, rate: float, seconds: float) -> dict[s
 
 
 def throughput(args: argparse.Namespace, nginx: str, wrk: str, locust: Path | None) -> None:
-    engines = ["curl", "aiohttp"]
+    engines = ["http1", "curl", "aiohttp"]
     found: dict[str, list[Probe]] = {engine: [] for engine in engines}
     wrk_rps: list[float] = []
     locust_rps: list[float] = []
-    curl_full: list[Probe] = []
+    full_speed_probes: dict[str, list[Probe]] = {"http1": [], "curl": []}
     with nginx_server(nginx) as url:
         print(f"target: nginx {url} (1 worker process); our engine: 1 worker process")
         for rep in range(args.repeat):
@@ -325,16 +326,17 @@ def throughput(args: argparse.Namespace, nginx: str, wrk: str, locust: Path | No
                     flush=True,
                 )
             for engine in engines:
-                high = args.high if engine == "curl" else args.high / 6
+                high = args.high / 6 if engine == "aiohttp" else args.high
                 best = max_rate(url, engine, args.low, high, args.steps)
                 # A repetition where no rate held counts as zero, so the median stays honest.
                 found[engine].append(best or Probe(0.0, 0.0, float("nan"), 0, 0, 0.0))
-            curl_full.append(full_speed(url, "curl", 64, args.seconds))
-            print(
-                f"    curl closed loop x64 {curl_full[-1].achieved:8.0f}/s "
-                f"cpu {curl_full[-1].cpu:.2f} core errors {curl_full[-1].errors}",
-                flush=True,
-            )
+            for engine, probes in full_speed_probes.items():
+                probes.append(full_speed(url, engine, 64, args.seconds))
+                print(
+                    f"    {engine} closed loop x64 {probes[-1].achieved:8.0f}/s "
+                    f"cpu {probes[-1].cpu:.2f} core errors {probes[-1].errors}",
+                    flush=True,
+                )
             wrk_rps.append(run_wrk(wrk, url, args.seconds))
             print(f"    wrk -t1 -c64  {wrk_rps[-1]:8.0f}/s", flush=True)
             if locust is not None:
@@ -346,15 +348,16 @@ def throughput(args: argparse.Namespace, nginx: str, wrk: str, locust: Path | No
     print(f"  wrk -t1 -c64 at full speed       {wrk_median:9.0f} req/s")
     if locust_median is not None:
         print(f"  locust FastHttpUser, 1 process   {locust_median:9.0f} req/s")
-    full = statistics.median(p.achieved for p in curl_full)
-    full_cpu = statistics.median(p.cpu for p in curl_full)
-    line = (
-        f"  serving-chaos curl closed x64   {full:9.0f} req/s  (worker cpu {full_cpu:.2f} core, "
-        f"no schedule, so no lag budget); x{full / wrk_median:.2f} of wrk"
-    )
-    if locust_median:
-        line += f", x{full / locust_median:.1f} of locust"
-    print(line)
+    for engine, probes in full_speed_probes.items():
+        full = statistics.median(p.achieved for p in probes)
+        full_cpu = statistics.median(p.cpu for p in probes)
+        line = (
+            f"  serving-chaos {engine:5s} closed x64  {full:9.0f} req/s  (worker cpu "
+            f"{full_cpu:.2f} core, no schedule, so no lag budget); x{full / wrk_median:.2f} of wrk"
+        )
+        if locust_median:
+            line += f", x{full / locust_median:.1f} of locust"
+        print(line)
     for engine in engines:
         rate = statistics.median(p.rate for p in found[engine])
         cpu = statistics.median(p.cpu for p in found[engine])
@@ -410,7 +413,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", nargs="?", choices=("throughput", "memory", "all"), default="all")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions (medians reported)")
-    parser.add_argument("--steps", type=int, default=5, help="rate-search probes per engine")
+    parser.add_argument("--steps", type=int, default=6, help="rate-search probes per engine")
     parser.add_argument("--low", type=float, default=500, help="rate search: lower bound")
     parser.add_argument("--high", type=float, default=80000, help="rate search: upper bound")
     parser.add_argument("--seconds", type=int, default=8, help="seconds per wrk/locust run")
@@ -418,7 +421,7 @@ def main() -> int:
     parser.add_argument("--no-locust", action="store_true", help="skip Locust")
     parser.add_argument("--long", action="store_true", help="memory: 60 s vs 600 s")
     parser.add_argument("--memory-rate", type=float, default=1000)
-    parser.add_argument("--memory-engine", choices=("aiohttp", "curl"), default="aiohttp")
+    parser.add_argument("--memory-engine", choices=("aiohttp", "curl", "http1"), default="aiohttp")
     args = parser.parse_args()
     need_locust = args.what in ("throughput", "all") and not args.no_locust
     nginx, wrk, locust = ensure_tools(need_locust)

@@ -9,6 +9,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from hdrh.histogram import HdrHistogram
 
 from harness.budgets import percentile_of
@@ -47,6 +49,31 @@ def record_micros(histogram: HdrHistogram, micros: int) -> None:
         histogram.min_value = value
     if value > histogram.max_value:
         histogram.max_value = value
+
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+Mask = npt.NDArray[np.bool_]
+
+
+def record_many(histogram: HdrHistogram, micros: Ints) -> None:
+    """:func:`record_micros` for a whole array at once, with numpy: the same counts, total, min
+    and max as recording each value in turn, at a small fraction of the per-value cost."""
+    if not len(micros):
+        return
+    values = np.clip(micros, _LOWEST_US, _HIGHEST_US)
+    half_magnitude = histogram.sub_bucket_half_count_magnitude
+    # frexp's exponent is the bit length, exactly, for integers below 2**53.
+    bits = np.frexp((values | histogram.sub_bucket_mask).astype(np.float64))[1]
+    bucket = bits.astype(np.int64) - half_magnitude - 1
+    index = ((bucket + 1) << half_magnitude) + (values >> bucket) - histogram.sub_bucket_half_count
+    found = np.bincount(index)
+    # hdrh keeps its counters in a ctypes array: numpy adds into that memory directly.
+    counts = np.ctypeslib.as_array(histogram.counts)
+    counts[: len(found)] += found.astype(counts.dtype)
+    histogram.total_count += len(values)
+    histogram.min_value = min(histogram.min_value, int(values.min()))
+    histogram.max_value = max(histogram.max_value, int(values.max()))
 
 
 def _max_us(histogram: HdrHistogram) -> int:
@@ -88,6 +115,19 @@ class Tally:
             self.statuses[status] += 1
         else:
             self.failures[failure or "error"] += 1
+
+    def add_many(
+        self, latency_us: Ints, service_us: Ints, codes: Ints, failures: Sequence[str]
+    ) -> None:
+        """:meth:`add` for arrays: ``codes`` holds a status, or ``-1 - i`` for ``failures[i]``."""
+        record_many(self.latency, latency_us)
+        record_many(self.service, service_us)
+        found, counts = np.unique(codes, return_counts=True)
+        for code, count in zip(found.tolist(), counts.tolist(), strict=True):
+            if code >= 0:
+                self.statuses[code] += count
+            else:
+                self.failures[failures[-1 - code]] += count
 
     def sample(self, queue_depth: float | None, inflight: float | None) -> None:
         # Budgets on queue depth are about the worst moment, so keep the maximum.
@@ -233,6 +273,23 @@ class PhaseClock:
             phases.append("recovery")
         return phases
 
+    def members(self, phase: str, t: Floats) -> Mask:
+        """:meth:`phases_at` turned around: which of the times ``t`` belong to ``phase``."""
+        if phase == "overall" or (phase == "baseline" and not self.starts):
+            return np.ones(len(t), dtype=np.bool_)
+        if phase == "baseline":
+            return t < min(self.starts.values())
+        if phase == "recovery":
+            if self._names and len(self.ends) == len(self._names):
+                return t >= max(self.ends.values())
+            return np.zeros(len(t), dtype=np.bool_)
+        start = self.starts.get(phase.removeprefix("during:"))
+        if start is None:
+            return np.zeros(len(t), dtype=np.bool_)
+        inside: Mask = t >= start
+        end = self.ends.get(phase.removeprefix("during:"))
+        return inside if end is None else inside & (t < end)
+
     def spans(self, run_s: float) -> dict[str, tuple[float, float]]:
         """Where each phase lies within a run of ``run_s`` seconds: (start, end)."""
         spans = {"overall": (0.0, run_s)}
@@ -287,6 +344,30 @@ class Recorder:
         phases = self.phases
         for phase in self.clock.phases_at(intended):
             phases[phase].add(latency, service, status, failure)
+
+    def completed_many(
+        self, intended: Floats, sent: Floats, done: Floats, codes: Ints, failures: Sequence[str]
+    ) -> None:
+        """:meth:`completed` for arrays of requests; ``codes`` as in :meth:`Tally.add_many`."""
+        # The same float arithmetic as completed(), so both record identical microseconds.
+        latency = ((done - intended) * 1_000_000).astype(np.int64)
+        service = ((done - sent) * 1_000_000).astype(np.int64)
+        seconds = np.maximum(intended.astype(np.int64), 0)
+        for second in np.unique(seconds).tolist():
+            mine = seconds == second
+            self.bucket(second).add_many(latency[mine], service[mine], codes[mine], failures)
+        for name, tally in self.phases.items():
+            mine = self.clock.members(name, intended)
+            if mine.all():
+                tally.add_many(latency, service, codes, failures)
+            elif mine.any():
+                tally.add_many(latency[mine], service[mine], codes[mine], failures)
+
+    def offered_many(self, intended: Floats) -> None:
+        seconds = np.maximum(intended.astype(np.int64), 0)
+        found, counts = np.unique(seconds, return_counts=True)
+        for second, count in zip(found.tolist(), counts.tolist(), strict=True):
+            self.bucket(second).offered += count
 
     def gauge(self, t: float, *, queue_depth: float | None, inflight: float | None) -> None:
         self.bucket(t).sample(queue_depth, inflight)

@@ -103,6 +103,9 @@ class CurlLoop:
     def can_start(self) -> bool:
         return bool(self.free)
 
+    def prepare(self, connections: int) -> None:
+        """libcurl opens connections as requests need them."""
+
     def _transfer(self) -> Transfer:
         pycurl, target = self._pycurl, self._target
         handle = pycurl.Curl()

@@ -169,6 +169,12 @@ class Http1Loop:
     def can_start(self) -> bool:
         return bool(self._idle) or len(self._conns) < self._limit
 
+    def prepare(self, connections: int) -> None:
+        """Open ``connections`` before the first request, so the first second of a run does not
+        pay for handshakes that a steady run never makes."""
+        for _ in range(min(connections, self._limit) - len(self._conns)):
+            self._idle.append(self._open())
+
     def start(self, index: int, intended: float) -> float:
         """Send request ``index`` on a kept-alive connection or a new one; its send time."""
         data = self._request(index)
@@ -262,7 +268,10 @@ class Http1Loop:
     def _writable(self, conn: _Connection) -> None:
         if not conn.connected:
             if conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
-                self._fail(conn, "connection")
+                if conn.busy:
+                    self._fail(conn, "connection")
+                else:
+                    self._close(conn)
                 return
             conn.connected = True
         if conn.out:

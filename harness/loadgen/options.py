@@ -30,7 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, help="requests/s (the baseline for ramp/spike/...)")
     parser.add_argument("--duration", type=float, help="seconds of load")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes")
-    parser.add_argument("--engine", choices=ENGINES, default="aiohttp", help="HTTP engine")
+    parser.add_argument(
+        "--engine",
+        choices=("auto", *ENGINES),
+        default="auto",
+        help="HTTP engine; auto: http1 for http:// URLs, aiohttp for https://",
+    )
     parser.add_argument("--closed-loop", type=int, metavar="CONCURRENCY", help="closed loop")
     shape = parser.add_argument_group("arrival shape")
     shape.add_argument("--shape", choices=SHAPES, default="constant")
@@ -142,6 +147,13 @@ def plan_from(args: argparse.Namespace) -> tuple[Plan, int]:
         shape_from(args),
         concurrency=args.closed_loop,
         max_inflight=args.max_inflight,
-        engine=args.engine,
+        engine=engine_for(args.engine, args.url),
     )
     return plan, workers
+
+
+def engine_for(engine: str, url: str) -> str:
+    """``auto`` resolved: the fastest engine that speaks the URL's scheme."""
+    if engine != "auto":
+        return engine
+    return "http1" if url.startswith("http://") else "aiohttp"

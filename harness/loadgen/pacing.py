@@ -8,10 +8,15 @@ that a burst of answers can never hold up the next send.
 
 from __future__ import annotations
 
+import gc
+import math
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Protocol
+
+import numpy as np
 
 from harness.errors import UsageError
 from harness.loadgen.curl_timing import fine_timers
@@ -22,6 +27,9 @@ from harness.loadgen.stats import GeneratorStats
 NEVER = float("inf")
 # The longest single wait while idle, so a run that has nothing left to do notices its end.
 MAX_IDLE_S = 0.05
+
+# Lags are recorded into the generator's histogram this many at a time, with numpy.
+LAG_BATCH = 4096
 
 # Told once per whole second of the run: which second ended and how many requests are in flight.
 SecondTick = Callable[[int, int], None]
@@ -42,6 +50,10 @@ class EventLoop(Protocol):
         """Whether :meth:`start` may be called now."""
         ...
 
+    def prepare(self, connections: int) -> None:
+        """Get ready to carry about ``connections`` requests at once, before the first."""
+        ...
+
     def start(self, index: int, intended: float) -> float:
         """Send request ``index`` now; its send time, in monotonic seconds."""
         ...
@@ -57,10 +69,27 @@ def run_paced(
 ) -> GeneratorStats:
     """Same contract as the asyncio engine's ``run_plan``, on ``loop``."""
     ticker = _Ticker(t0, tick)
-    with fine_timers():
-        if plan.open_loop:
-            return _OpenLoop(plan, sink, t0, loop, ticker).run()
-        return _ClosedLoop(plan, sink, t0, loop, ticker).run()
+    loop.prepare(_connections_ahead(plan))
+    # Everything alive now lives for the whole run: out of the collector's sight, its full
+    # collections stay short instead of stalling the schedule for milliseconds.
+    gc.freeze()
+    try:
+        with fine_timers():
+            if plan.open_loop:
+                return _OpenLoop(plan, sink, t0, loop, ticker).run()
+            return _ClosedLoop(plan, sink, t0, loop, ticker).run()
+    finally:
+        gc.unfreeze()
+
+
+def _connections_ahead(plan: Plan) -> int:
+    """Connections worth opening before the first request: the users of a closed loop, or what
+    the peak rate keeps busy if answers took 10 ms (at least a few). Opening them mid-run is
+    what hurts: a short hiccup on either side leaves no connection free, each late request then
+    opens one, which costs more time, and the generator falls further behind."""
+    if not plan.open_loop:
+        return len(range(plan.worker, plan.concurrency or 1, plan.workers))
+    return max(4, math.ceil(peak_rate(plan.shape) / plan.workers * 0.010))
 
 
 class _Ticker:
@@ -91,6 +120,7 @@ class _OpenLoop:
         self._waiting: deque[tuple[int, float]] = deque()
         self._ceiling = plan.inflight_ceiling(peak_rate(plan.shape))
         self.stats = GeneratorStats()
+        self._lags = array("d")
 
     def run(self) -> GeneratorStats:
         loop, plan = self._loop, self._plan
@@ -103,6 +133,7 @@ class _OpenLoop:
         deadline += plan.target.timeout_s + 1.0
         while loop.inflight and time.monotonic() < deadline:
             loop.serve(min(deadline, time.monotonic() + MAX_IDLE_S), NEVER, self._send_due)
+        _record_lags(self.stats, self._lags)
         return self.stats
 
     def _send_due(self) -> float:
@@ -122,10 +153,13 @@ class _OpenLoop:
             upcoming = next(self._schedule, None)
         # One pass only: sockets are served between passes, so answers keep freeing
         # connections even when sending alone would take all the time there is.
+        lags = self._lags
         while waiting and loop.can_start:
             index, intended = waiting.popleft()
-            stats.record_lag(loop.start(index, intended) - intended)
+            lags.append(loop.start(index, intended) - intended)
             stats.sent += 1
+        if len(lags) >= LAG_BATCH:
+            _record_lags(stats, lags)
         self._upcoming = upcoming
         loop.blocked = bool(waiting)
         return NEVER if upcoming is None else t0 + upcoming[1]
@@ -147,6 +181,7 @@ class _ClosedLoop:
         self._counter = iter(range(plan.worker, 1 << 62, plan.workers))
         self._end = t0 + plan.shape.duration_s
         self.stats = GeneratorStats()
+        self._lags = array("d")
 
     def run(self) -> GeneratorStats:
         loop, t0 = self._loop, self._t0
@@ -159,6 +194,7 @@ class _ClosedLoop:
         deadline = self._end + self._plan.target.timeout_s + 1.0
         while loop.inflight and time.monotonic() < deadline:
             loop.serve(min(deadline, time.monotonic() + MAX_IDLE_S), NEVER, self._refill)
+        _record_lags(self.stats, self._lags)
         return self.stats
 
     def _refill(self) -> float:
@@ -168,8 +204,15 @@ class _ClosedLoop:
             self._sink.offered(now - self._t0)
             stats.scheduled += 1
             stats.sent += 1
-            stats.record_lag(0.0)
+            self._lags.append(0.0)
             loop.start(next(self._counter), now)
+        if len(self._lags) >= LAG_BATCH:
+            _record_lags(stats, self._lags)
         # Users come back through completions, which wake this through ``blocked``.
         loop.blocked = time.monotonic() < self._end
         return NEVER
+
+
+def _record_lags(stats: GeneratorStats, lags: array[float]) -> None:
+    stats.record_lags(np.frombuffer(lags, dtype=np.float64).copy())
+    del lags[:]

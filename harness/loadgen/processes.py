@@ -18,6 +18,7 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 from harness.errors import ChaosError
+from harness.loadgen.batch import Batch
 from harness.loadgen.engine import Plan
 from harness.loadgen.stats import GeneratorStats
 from harness.loadgen.worker import run_plan
@@ -63,11 +64,17 @@ def _paced_or_none(plan: Plan, recorder: Recorder, t0: float, ticks: Any) -> Gen
     else:
         return None
 
+    batch = Batch(recorder)
+
     def tick(second: int, inflight: int) -> None:
+        batch.flush()
         found = recorder.buckets.get(second - 1)
         ticks.put((second, found.encode() if found else None, inflight))
 
-    return run(plan, recorder, t0, tick)
+    try:
+        return run(plan, batch, t0, tick)
+    finally:
+        batch.flush()
 
 
 def _worker_main(

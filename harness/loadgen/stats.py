@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from harness.recorder import new_histogram, record_micros
+from harness.recorder import Floats, new_histogram, record_many, record_micros
 
 # A request that leaves more than this after its intended start was sent late: the generator,
 # not the endpoint, added that time. Also the lag p99 above which a run is invalid.
@@ -27,6 +28,11 @@ class GeneratorStats:
         record_micros(self.lag, int(lag_s * 1_000_000))
         if lag_s > MAX_LAG_S:
             self.late += 1
+
+    def record_lags(self, lags_s: Floats) -> None:
+        """:meth:`record_lag` for an array of lags, recorded with numpy."""
+        record_many(self.lag, (lags_s * 1_000_000).astype(np.int64))
+        self.late += int(np.count_nonzero(lags_s > MAX_LAG_S))
 
     @property
     def lag_p99_ms(self) -> float:

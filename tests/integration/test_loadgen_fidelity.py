@@ -16,6 +16,8 @@ from aiohttp import web
 
 from harness.cli import main
 from harness.loadgen import Constant, Plan, Target, run_plan
+from harness.loadgen.curl import curl_available, run_curl
+from harness.loadgen.http1 import run_http1
 from harness.recorder import Recorder
 from tests.threaded_server import serve_in_thread
 
@@ -50,18 +52,32 @@ def server() -> Iterator[Server]:
         yield found
 
 
-def _measure(server: Server, concurrency: int | None) -> Recorder:
+def _measure(server: Server, engine: str, concurrency: int | None) -> Recorder:
     recorder = Recorder()
     t0 = time.monotonic() + 0.1
     server.stall = (t0 + STALL_AT_S, t0 + STALL_AT_S + STALL_S)
-    plan = Plan(Target(server.url, timeout_s=5.0), Constant(RATE, RUN_S), concurrency=concurrency)
-    asyncio.run(run_plan(plan, recorder, t0))
+    target = Target(server.url, timeout_s=5.0)
+    plan = Plan(target, Constant(RATE, RUN_S), concurrency=concurrency, engine=engine)
+    if engine == "http1":
+        run_http1(plan, recorder, t0)
+    elif engine == "curl":
+        run_curl(plan, recorder, t0)
+    else:
+        asyncio.run(run_plan(plan, recorder, t0))
     return recorder
 
 
-def test_open_loop_p99_shows_a_stall_that_closed_loop_hides(server: Server) -> None:
-    open_loop = _measure(server, concurrency=None).phases["overall"]
-    closed_loop = _measure(server, concurrency=8).phases["overall"]
+@pytest.mark.parametrize(
+    "engine",
+    [
+        "aiohttp",
+        "http1",
+        pytest.param("curl", marks=pytest.mark.skipif(not curl_available(), reason="needs pycurl")),
+    ],
+)
+def test_open_loop_p99_shows_a_stall_that_closed_loop_hides(server: Server, engine: str) -> None:
+    open_loop = _measure(server, engine, concurrency=None).phases["overall"]
+    closed_loop = _measure(server, engine, concurrency=8).phases["overall"]
 
     assert open_loop.requests == RATE * RUN_S
     assert open_loop.percentile_ms(99) is not None
@@ -82,6 +98,8 @@ def test_healthy_server_gets_the_offered_rate_with_nothing_dropped(
     data = json.loads(out.read_text())
     assert code in (0, 1)  # 1 only if this machine's generator fell behind, which it reports
     assert data["mode"] == "open-loop"
+    # --engine auto takes the fastest engine for an http:// URL.
+    assert data["engine"] == "http1"
     assert data["requests"] == 1200
     assert data["achieved_rate"] == pytest.approx(400, rel=0.03)
     assert data["dropped"] == 0

@@ -143,10 +143,11 @@ def test_a_request_on_a_connection_the_server_dropped_is_sent_again_once() -> No
 
 def test_a_server_that_never_answers_is_a_connection_error_not_an_endless_retry() -> None:
     with raw_server(lambda sock, _: None) as (url, accepted):
-        overall, _ = _run(url, rate=50, seconds=0.2, method="GET", timeout_s=2.0)
+        overall, _ = _run(url, rate=50, seconds=0.2, method="GET", max_connections=1)
 
     assert overall.failures == {"connection": 10}
-    assert len(accepted) == 10
+    # One connection opened ahead of the first request, then one per request: none sent twice.
+    assert 10 <= len(accepted) <= 11
 
 
 def test_an_answer_that_is_not_http_is_a_protocol_error() -> None:
