@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.loadgen.engine import Sink, Target
+from harness.loadgen.pacing import Poller
 from harness.loadgen.payloads import FixedBody
 
 # libcurl error numbers the report names; the rest are reported as "curl_<n>".
@@ -64,8 +65,8 @@ class CurlLoop:
         self._timeout_fd = pycurl.SOCKET_TIMEOUT
         self._response_code = pycurl.RESPONSE_CODE
         self._flags = _curl_flags(pycurl)
-        self._epoll = select.epoll()
-        self._epoll_fd = [self._epoll.fileno()]
+        self._poller = Poller()
+        self._epoll = self._poller.epoll
         # Sockets registered with epoll and their masks. libcurl drops a connection's socket
         # between requests; it stays registered (as ``idle``), so a request on a kept-alive
         # connection costs one epoll_ctl call instead of two.
@@ -152,7 +153,7 @@ class CurlLoop:
         timer_at = self.timer_at
         wake = min(until, due) if timer_at is None else min(until, due, timer_at)
         idle, flags = self._idle, self._flags
-        for fd, mask in self._wait(wake - now):
+        for fd, mask in self._poller.wait(wake - now, _MAX_EVENTS):
             if fd in idle:
                 self._forget(fd)
                 continue
@@ -170,13 +171,6 @@ class CurlLoop:
             self._released = False
             due = send_due()
         return due
-
-    def _wait(self, timeout: float) -> list[tuple[int, int]]:
-        # epoll's own timeout is whole milliseconds rounded up; select() on the epoll descriptor
-        # takes microseconds, so a send due in 300 us is not woken 1 ms late.
-        if timeout > 0 and not select.select(self._epoll_fd, (), (), timeout)[0]:
-            return []
-        return self._epoll.poll(0, _MAX_EVENTS)
 
     def _act(self, fd: int, flags: int) -> None:
         running = self.multi.socket_action(fd, flags)[1]
@@ -250,4 +244,4 @@ class CurlLoop:
         self.multi.close()
         for transfer in self._all:
             transfer.handle.close()
-        self._epoll.close()
+        self._poller.close()

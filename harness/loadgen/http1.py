@@ -26,7 +26,7 @@ import httptools
 
 from harness.errors import UsageError
 from harness.loadgen.engine import Plan, Sink, Target
-from harness.loadgen.pacing import SecondTick, run_paced
+from harness.loadgen.pacing import Poller, SecondTick, run_paced
 from harness.loadgen.payloads import FixedBody
 from harness.loadgen.stats import GeneratorStats
 
@@ -148,8 +148,8 @@ class Http1Loop:
         self._sink, self._t0, self._target = sink, t0, target
         self._timeout = target.timeout_s
         self._limit = target.max_connections
-        self._epoll = select.epoll()
-        self._epoll_fd = [self._epoll.fileno()]
+        self._poller = Poller()
+        self._epoll = self._poller.epoll
         self._conns: dict[int, _Connection] = {}
         # Kept-alive connections, the most recently used last: reusing it keeps the set of
         # connections in use small and warm.
@@ -195,7 +195,7 @@ class Http1Loop:
         now = time.monotonic()
         wake = min(until, due, self._next_expiry) if self.inflight else min(until, due)
         conns = self._conns
-        for fd, events in self._wait(wake - now):
+        for fd, events in self._poller.wait(wake - now, _MAX_EVENTS):
             conn = conns.get(fd)
             if conn is None:
                 continue
@@ -214,13 +214,6 @@ class Http1Loop:
             self._released = False
             due = send_due()
         return due
-
-    def _wait(self, timeout: float) -> list[tuple[int, int]]:
-        # epoll's own timeout is whole milliseconds rounded up; select() on the epoll descriptor
-        # takes microseconds, so a send due in 300 us is not woken 1 ms late.
-        if timeout > 0 and not select.select(self._epoll_fd, (), (), timeout)[0]:
-            return []
-        return self._epoll.poll(0, _MAX_EVENTS)
 
     # --- connections ---------------------------------------------------------------------------
 
@@ -364,4 +357,4 @@ class Http1Loop:
             conn.sock.close()
         self._conns.clear()
         self._idle.clear()
-        self._epoll.close()
+        self._poller.close()

@@ -1,8 +1,9 @@
 """The recorder's bounded memory on long runs: old seconds kept encoded, exact maxima, and the
-fast HDR recording path agreeing with hdrh's own."""
+fast HDR recording paths (one value, or a numpy array at once) agreeing with hdrh's own."""
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -10,6 +11,7 @@ from harness.recorder import (
     Recorder,
     new_histogram,
     new_timeline_histogram,
+    record_many,
     record_micros,
     timeline_row,
 )
@@ -24,20 +26,22 @@ def _fill(recorder: Recorder, seconds: int) -> None:
 
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.integers(min_value=-5, max_value=10**10), min_size=1, max_size=200))
-def test_fast_recording_matches_hdrh(values: list[int]) -> None:
+def test_fast_recording_matches_hdrh_one_by_one_and_all_at_once(values: list[int]) -> None:
     for make in (new_histogram, new_timeline_histogram):
-        theirs, ours = make(), make()
+        theirs, ours, at_once = make(), make(), make()
 
         for value in values:
             theirs.record_value(min(max(value, 1), 600_000_000))
             record_micros(ours, value)
+        record_many(at_once, np.array(values, dtype=np.int64))
 
-        assert list(ours.counts) == list(theirs.counts)
-        assert (ours.total_count, ours.min_value, ours.max_value) == (
-            theirs.total_count,
-            theirs.min_value,
-            theirs.max_value,
-        )
+        for found in (ours, at_once):
+            assert list(found.counts) == list(theirs.counts)
+            assert (found.total_count, found.min_value, found.max_value) == (
+                theirs.total_count,
+                theirs.min_value,
+                theirs.max_value,
+            )
 
 
 def test_old_seconds_are_frozen_and_read_back_the_same() -> None:

@@ -1,5 +1,6 @@
 """Recording a batch of requests with numpy gives exactly what recording them one by one gives:
-histograms, status and failure counts, seconds, phases and generator lag."""
+histograms, status and failure counts, seconds, phases and generator lag (single histograms:
+test_loadgen_timeline.py)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,7 @@ from hypothesis import strategies as st
 
 from harness.loadgen.batch import Batch
 from harness.loadgen.stats import GeneratorStats
-from harness.recorder import (
-    PhaseClock,
-    Recorder,
-    new_histogram,
-    new_timeline_histogram,
-    record_many,
-    record_micros,
-)
+from harness.recorder import PhaseClock, Recorder
 
 # (intended, service time, outcome): an outcome >= 0 is a status, else a failure's index.
 Request = tuple[float, float, int]
@@ -29,24 +23,6 @@ requests = st.lists(
     ),
     max_size=300,
 )
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(min_value=-5, max_value=10**10), max_size=300))
-def test_many_values_are_recorded_as_one_by_one(values: list[int]) -> None:
-    for make in (new_histogram, new_timeline_histogram):
-        one_by_one, at_once = make(), make()
-
-        for value in values:
-            record_micros(one_by_one, value)
-        record_many(at_once, np.array(values, dtype=np.int64))
-
-        assert list(at_once.counts) == list(one_by_one.counts)
-        assert (at_once.total_count, at_once.min_value, at_once.max_value) == (
-            one_by_one.total_count,
-            one_by_one.min_value,
-            one_by_one.max_value,
-        )
 
 
 def _clock() -> PhaseClock:
