@@ -9,6 +9,7 @@ import pytest
 
 from harness.cli import main
 from harness.loadgen.engine import Target
+from harness.loadgen.options import engine_for
 from harness.loadgen.payloads import PredictionsPerRecord, RecordsBody, body_file
 from harness.loadgen.results import LoadResult
 from harness.loadgen.stats import GeneratorStats
@@ -138,3 +139,18 @@ def test_load_against_a_url_nothing_listens_on_exits_2_with_a_clear_message(
     code = main(["load", "--url", url, "--rate", "5", "--duration", "0.4", "--workers", "1"])
     assert code == 2
     assert f"no request could connect to {url}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("engine", "url", "chosen"),
+    [
+        ("auto", "http://127.0.0.1:8080/invocations", "http1"),
+        ("auto", "https://127.0.0.1:8443/invocations", "aiohttp"),
+        ("curl", "http://127.0.0.1:8080/", "curl"),
+        ("aiohttp", "http://127.0.0.1:8080/", "aiohttp"),
+    ],
+)
+def test_engine_auto_takes_the_fastest_engine_that_speaks_the_scheme(
+    engine: str, url: str, chosen: str
+) -> None:
+    assert engine_for(engine, url) == chosen
