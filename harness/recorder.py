@@ -4,6 +4,7 @@ actual apply and revert times, so phase budgets are exact rather than rounded to
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -205,6 +206,16 @@ class Bucket(Tally):
     def encode(self) -> dict[str, Any]:
         return {**Tally.encode(self), "second": self.second, "offered": self.offered}
 
+    def reuse(self, second: int) -> None:
+        """Empty this bucket for another second, keeping its histograms' memory."""
+        for histogram in (self.latency, self.service):
+            np.ctypeslib.as_array(histogram.counts)[:] = 0
+            histogram.total_count, histogram.min_value, histogram.max_value = 0, sys.maxsize, 0
+        self.statuses.clear()
+        self.failures.clear()
+        self.queue_depth = self.inflight = None
+        self.second, self.offered = second, 0
+
     def merge_encoded(self, encoded: dict[str, Any]) -> None:
         Tally.merge_encoded(self, encoded)
         self.offered += encoded["offered"]
@@ -312,6 +323,7 @@ class Recorder:
         self.phases: dict[str, Tally] = {name: Tally() for name in self.clock.phase_names()}
         self._dense: dict[int, Bucket] = {}
         self._frozen: dict[int, dict[str, Any]] = {}
+        self._spare: list[Bucket] = []
         self._dense_limit = max(dense_seconds, 1)
         self.buckets: Mapping[int, Bucket] = Timeline(self._dense, self._frozen)
 
@@ -319,8 +331,11 @@ class Recorder:
         second = max(int(t), 0)
         found = self._dense.get(second)
         if found is None:
+            found = self._spare.pop() if self._spare else Bucket(second=second)
+            found.reuse(second)
             frozen = self._frozen.pop(second, None)
-            found = Bucket.decode(frozen) if frozen else Bucket(second=second)
+            if frozen:
+                found.merge_encoded(frozen)
             self._dense[second] = found
             self._freeze_oldest()
         return found
@@ -328,9 +343,13 @@ class Recorder:
     def _freeze_oldest(self) -> None:
         # First in, first frozen: a run creates seconds in order, so that is the oldest second.
         # A late answer for a frozen second thaws it, which costs time but never correctness.
+        # The frozen bucket is kept for the next second: hdrh's histograms hold a reference
+        # cycle, so dropping them would leave garbage that only a full collection frees.
         while len(self._dense) > self._dense_limit:
             second = next(iter(self._dense))
-            self._frozen[second] = self._dense.pop(second).encode()
+            oldest = self._dense.pop(second)
+            self._frozen[second] = oldest.encode()
+            self._spare.append(oldest)
 
     def offered(self, intended: float) -> None:
         self.bucket(intended).offered += 1
@@ -375,7 +394,13 @@ class Recorder:
             self.phases[phase].sample(queue_depth, inflight)
 
     def seconds(self) -> list[Bucket]:
-        return [self.buckets[s] for s in self.buckets]
+        return list(self.each_second())
+
+    def each_second(self) -> Iterator[Bucket]:
+        """Every second in order, old ones decoded one at a time: for long runs, where
+        :meth:`seconds` would hold every second's histograms at once."""
+        for second in self.buckets:
+            yield self.buckets[second]
 
     def encode(self) -> dict[str, Any]:
         """Everything recorded, for another process to merge with :meth:`merge_encoded`."""

@@ -73,7 +73,8 @@ class LoadResult:
             "dropped": self.generator.dropped,
             "generator": self.generator.to_json(),
             "timeline": [
-                {"mode": self.mode, **timeline_row(bucket)} for bucket in self.recorder.seconds()
+                {"mode": self.mode, **timeline_row(bucket)}
+                for bucket in self.recorder.each_second()
             ],
         }
 

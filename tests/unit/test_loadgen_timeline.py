@@ -3,7 +3,10 @@ fast HDR recording paths (one value, or a numpy array at once) agreeing with hdr
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
+from hdrh.histogram import HdrHistogram
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -64,6 +67,25 @@ def test_a_late_answer_for_a_frozen_second_still_counts() -> None:
     assert recorder.buckets[0].requests == 11
     assert recorder.buckets[0].max_ms() == 8500.0
     assert recorder.phases["overall"].requests == 61
+
+
+def test_a_long_run_keeps_as_many_histograms_as_live_seconds() -> None:
+    # With the collector off, histograms left behind by frozen seconds would pile up here.
+    gc.collect()
+    gc.disable()
+    try:
+        before = _histograms()
+        recorder = Recorder(dense_seconds=3)
+        _fill(recorder, 200)
+        # Live seconds and phases; a spare bucket waits for the next second.
+        assert _histograms() - before <= 2 * (3 + 1) + 2
+        assert len(recorder.buckets) == 200
+    finally:
+        gc.enable()
+
+
+def _histograms() -> int:
+    return sum(isinstance(o, HdrHistogram) for o in gc.get_objects())
 
 
 def test_merging_encoded_frozen_seconds_is_exact() -> None:
