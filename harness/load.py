@@ -1,13 +1,20 @@
 """The runner's view of the load engine: a scenario's LoadSpec and load shape, run in-process.
 
-The runner keeps one in-process worker on purpose: its PhaseClock learns the faults' actual
-apply and revert times as they happen, and attributes each request when it completes. Worker
-processes would see those times late, and phase budgets would become approximate.
+The runner keeps the load in its own process on purpose: its PhaseClock learns the faults'
+actual apply and revert times as they happen, and each request is attributed to its phases
+after it completes, when those times are known. Worker processes would see them late, and phase
+budgets would become approximate. The aiohttp engine shares the runner's event loop; the http1
+and curl engines pace themselves, so they run in a thread beside it, recording in batches.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
+from harness.loadgen.batch import Batch
 from harness.loadgen.engine import Plan, Target
+from harness.loadgen.options import engine_for
 from harness.loadgen.payloads import AcceptAny, FixedBody, PredictionsPerRecord, RecordsBody
 from harness.loadgen.shapes import Constant, Shape
 from harness.loadgen.stats import GeneratorStats
@@ -48,5 +55,30 @@ async def run_open_loop(
     """Requests to ``url`` on schedule from ``t0`` (``shape``, by default the spec's constant
     rate)."""
     arrivals = shape if shape is not None else Constant(spec.rate, spec.duration_s)
-    plan = Plan(target_for(url, spec), arrivals, max_inflight=max_inflight)
-    return await run_plan(plan, recorder, t0)
+    engine = engine_for(spec.engine, url)
+    plan = Plan(target_for(url, spec), arrivals, max_inflight=max_inflight, engine=engine)
+    if engine == "aiohttp":
+        return await run_plan(plan, recorder, t0)
+    stop = threading.Event()
+    try:
+        return await asyncio.to_thread(_run_paced, plan, recorder, t0, stop)
+    finally:
+        # Cancelled (Ctrl-C, a failed fault): the thread stops sending and returns at once.
+        stop.set()
+
+
+def _run_paced(plan: Plan, recorder: Recorder, t0: float, stop: threading.Event) -> GeneratorStats:
+    if plan.engine == "curl":
+        from harness.loadgen.curl import run_curl as run
+    else:
+        from harness.loadgen.http1 import run_http1 as run
+    batch = Batch(recorder)
+
+    def tick(second: int, inflight: int) -> None:
+        # Each second as it ends, for the live progress line.
+        batch.flush()
+
+    try:
+        return run(plan, batch, t0, tick, stop)
+    finally:
+        batch.flush()

@@ -5,6 +5,7 @@ actual apply and revert times, so phase budgets are exact rather than rounded to
 from __future__ import annotations
 
 import sys
+import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -259,11 +260,12 @@ class PhaseClock:
         self.starts: dict[str, float] = {}
         self.ends: dict[str, float] = {}
 
+    # Replaced rather than updated in place: a load engine's thread may be reading them.
     def started(self, name: str, t: float) -> None:
-        self.starts[name] = t
+        self.starts = {**self.starts, name: t}
 
     def ended(self, name: str, t: float) -> None:
-        self.ends[name] = t
+        self.ends = {**self.ends, name: t}
 
     def phase_names(self) -> list[str]:
         if not self._names:
@@ -286,19 +288,20 @@ class PhaseClock:
 
     def members(self, phase: str, t: Floats) -> Mask:
         """:meth:`phases_at` turned around: which of the times ``t`` belong to ``phase``."""
-        if phase == "overall" or (phase == "baseline" and not self.starts):
+        starts, ends = self.starts, self.ends
+        if phase == "overall" or (phase == "baseline" and not starts):
             return np.ones(len(t), dtype=np.bool_)
         if phase == "baseline":
-            return t < min(self.starts.values())
+            return t < min(starts.values())
         if phase == "recovery":
-            if self._names and len(self.ends) == len(self._names):
-                return t >= max(self.ends.values())
+            if self._names and len(ends) == len(self._names):
+                return t >= max(ends.values())
             return np.zeros(len(t), dtype=np.bool_)
-        start = self.starts.get(phase.removeprefix("during:"))
+        start = starts.get(phase.removeprefix("during:"))
         if start is None:
             return np.zeros(len(t), dtype=np.bool_)
         inside: Mask = t >= start
-        end = self.ends.get(phase.removeprefix("during:"))
+        end = ends.get(phase.removeprefix("during:"))
         return inside if end is None else inside & (t < end)
 
     def spans(self, run_s: float) -> dict[str, tuple[float, float]]:
@@ -316,7 +319,12 @@ class PhaseClock:
 
 
 class Recorder:
-    """Collects request outcomes; every time is in seconds since load started."""
+    """Collects request outcomes; every time is in seconds since load started.
+
+    :meth:`offered_many`, :meth:`completed_many`, :meth:`gauge` and :meth:`snapshot` may be
+    called from two threads (a load engine's and the runner's); the one-request methods are for
+    a single thread.
+    """
 
     def __init__(self, clock: PhaseClock | None = None, dense_seconds: int = DENSE_SECONDS) -> None:
         self.clock = clock or PhaseClock()
@@ -324,6 +332,7 @@ class Recorder:
         self._dense: dict[int, Bucket] = {}
         self._frozen: dict[int, dict[str, Any]] = {}
         self._spare: list[Bucket] = []
+        self._lock = threading.Lock()
         self._dense_limit = max(dense_seconds, 1)
         self.buckets: Mapping[int, Bucket] = Timeline(self._dense, self._frozen)
 
@@ -372,6 +381,18 @@ class Recorder:
         latency = ((done - intended) * 1_000_000).astype(np.int64)
         service = ((done - sent) * 1_000_000).astype(np.int64)
         seconds = np.maximum(intended.astype(np.int64), 0)
+        with self._lock:
+            self._add_many(intended, seconds, latency, service, codes, failures)
+
+    def _add_many(
+        self,
+        intended: Floats,
+        seconds: Ints,
+        latency: Ints,
+        service: Ints,
+        codes: Ints,
+        failures: Sequence[str],
+    ) -> None:
         for second in np.unique(seconds).tolist():
             mine = seconds == second
             self.bucket(second).add_many(latency[mine], service[mine], codes[mine], failures)
@@ -385,13 +406,21 @@ class Recorder:
     def offered_many(self, intended: Floats) -> None:
         seconds = np.maximum(intended.astype(np.int64), 0)
         found, counts = np.unique(seconds, return_counts=True)
-        for second, count in zip(found.tolist(), counts.tolist(), strict=True):
-            self.bucket(second).offered += count
+        with self._lock:
+            for second, count in zip(found.tolist(), counts.tolist(), strict=True):
+                self.bucket(second).offered += count
 
     def gauge(self, t: float, *, queue_depth: float | None, inflight: float | None) -> None:
-        self.bucket(t).sample(queue_depth, inflight)
-        for phase in self.clock.phases_at(t):
-            self.phases[phase].sample(queue_depth, inflight)
+        with self._lock:
+            self.bucket(t).sample(queue_depth, inflight)
+            for phase in self.clock.phases_at(t):
+                self.phases[phase].sample(queue_depth, inflight)
+
+    def snapshot(self, second: int) -> Bucket | None:
+        """A copy of one second as it stands, safe to read while another thread records."""
+        with self._lock:
+            found = self.buckets.get(second)
+            return None if found is None else Bucket.decode(found.encode())
 
     def seconds(self) -> list[Bucket]:
         return list(self.each_second())

@@ -41,7 +41,7 @@ async def _progress_loop(
             await asyncio.wait_for(stop.wait(), timeout=1.0)
         except TimeoutError:
             elapsed = time.monotonic() - t0
-            callback(elapsed, recorder.buckets.get(int(elapsed) - 1))
+            callback(elapsed, recorder.snapshot(int(elapsed) - 1))
 
 
 async def _drive(

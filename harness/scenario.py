@@ -30,6 +30,7 @@ from faults.network import STREAMS
 from harness.budgets import Budget, check_phase
 from harness.endpoint.config import EndpointConfig
 from harness.errors import ScenarioError, UsageError
+from harness.loadgen.engine import ENGINES
 from harness.loadgen.shapes import Constant, Poisson, Ramp, Shape, Sine, Spike, Step
 from harness.loadgen.trace import read_trace
 
@@ -114,6 +115,8 @@ class LoadSpec:
     body: bytes | None = None
     # How requests arrive over time; None is the constant ``rate``.
     arrivals: Shape | None = None
+    # The HTTP engine: aiohttp, http1, curl, or auto (http1 for http:// URLs).
+    engine: str = "aiohttp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,6 +381,7 @@ def _load(reader: _Reader, raw: Any, base: Path) -> LoadSpec:
         "max_lag_ms",
         "body",
         "arrivals",
+        "engine",
     }
     reader.known_keys(doc, "load", fields)
     return LoadSpec(
@@ -398,7 +402,17 @@ def _load(reader: _Reader, raw: Any, base: Path) -> LoadSpec:
         ),
         body=_body(reader, doc),
         arrivals=_arrivals(reader, doc, base),
+        engine=_engine(reader, doc),
     )
+
+
+def _engine(reader: _Reader, doc: Mapping[str, Any]) -> str:
+    engine = doc.get("engine", "aiohttp")
+    if engine not in ("auto", *ENGINES):
+        raise reader.error(
+            "load.engine", f"expected one of {['auto', *ENGINES]} but got engine={engine!r}"
+        )
+    return str(engine)
 
 
 _ARRIVALS: Mapping[str, frozenset[str]] = {

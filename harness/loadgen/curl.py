@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import threading
 from typing import Any
 
 from harness.errors import UsageError
@@ -34,11 +35,17 @@ def _import_pycurl() -> Any:
         ) from exc
 
 
-def run_curl(plan: Plan, sink: Sink, t0: float, tick: SecondTick | None = None) -> GeneratorStats:
+def run_curl(
+    plan: Plan,
+    sink: Sink,
+    t0: float,
+    tick: SecondTick | None = None,
+    stop: threading.Event | None = None,
+) -> GeneratorStats:
     """Same contract as the asyncio engine's ``run_plan``, on libcurl."""
     pycurl = _import_pycurl()
     loop = CurlLoop(pycurl, plan.target, sink, t0)
     try:
-        return run_paced(loop, plan, sink, t0, tick)
+        return run_paced(loop, plan, sink, t0, tick, stop)
     finally:
         loop.close()

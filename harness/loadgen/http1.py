@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import select
 import socket
+import threading
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -41,11 +42,17 @@ _EXPIRY_EVERY_S = 0.005
 _BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
-def run_http1(plan: Plan, sink: Sink, t0: float, tick: SecondTick | None = None) -> GeneratorStats:
+def run_http1(
+    plan: Plan,
+    sink: Sink,
+    t0: float,
+    tick: SecondTick | None = None,
+    stop: threading.Event | None = None,
+) -> GeneratorStats:
     """Same contract as the asyncio engine's ``run_plan``, on plain sockets."""
     loop = Http1Loop(plan.target, sink, t0)
     try:
-        return run_paced(loop, plan, sink, t0, tick)
+        return run_paced(loop, plan, sink, t0, tick, stop)
     finally:
         loop.close()
 
@@ -57,8 +64,8 @@ class _Request:
         url = urlsplit(target.url)
         if url.scheme != "http":
             raise UsageError(
-                f"expected an http:// URL for --engine http1 but got {target.url!r}; "
-                "use --engine curl or --engine aiohttp for https"
+                f"expected an http:// URL for the http1 engine but got {target.url!r}; "
+                "the curl and aiohttp engines speak https"
             )
         if not url.hostname:
             raise UsageError(f"expected a host in the URL but got {target.url!r}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import math
 import select
+import threading
 import time
 from array import array
 from collections import deque
@@ -85,10 +86,16 @@ class Poller:
 
 
 def run_paced(
-    loop: EventLoop, plan: Plan, sink: Sink, t0: float, tick: SecondTick | None = None
+    loop: EventLoop,
+    plan: Plan,
+    sink: Sink,
+    t0: float,
+    tick: SecondTick | None = None,
+    stop: threading.Event | None = None,
 ) -> GeneratorStats:
-    """Same contract as the asyncio engine's ``run_plan``, on ``loop``."""
-    ticker = _Ticker(t0, tick)
+    """Same contract as the asyncio engine's ``run_plan``, on ``loop``. Setting ``stop`` (from
+    another thread) ends the run early: nothing more is sent and nothing more awaited."""
+    ticker = _Ticker(t0, tick, stop)
     loop.prepare(_connections_ahead(plan))
     # Everything alive now lives for the whole run: out of the collector's sight, its full
     # collections stay short instead of stalling the schedule for milliseconds.
@@ -113,16 +120,19 @@ def _connections_ahead(plan: Plan) -> int:
 
 
 class _Ticker:
-    """Calls ``tick`` as each second of the run ends; checked between rounds of the event loop,
-    which never sleeps longer than MAX_IDLE_S, so a tick is at most that late."""
+    """Called between rounds of the event loop, which never sleeps longer than MAX_IDLE_S:
+    calls ``tick`` as each second of the run ends (at most that late) and says whether the run
+    goes on."""
 
-    def __init__(self, t0: float, tick: SecondTick | None) -> None:
+    def __init__(self, t0: float, tick: SecondTick | None, stop: threading.Event | None) -> None:
         self._t0, self._tick, self._second = t0, tick, 1
+        self._stopped = stop.is_set if stop is not None else lambda: False
 
-    def __call__(self, inflight: int) -> None:
+    def __call__(self, inflight: int) -> bool:
         if self._tick is not None and time.monotonic() >= self._t0 + self._second:
             self._tick(self._second, inflight)
             self._second += 1
+        return not self._stopped()
 
 
 class _OpenLoop:
@@ -145,14 +155,16 @@ class _OpenLoop:
     def run(self) -> GeneratorStats:
         loop, plan = self._loop, self._plan
         due = self._send_due()
-        while self._upcoming is not None or self._waiting:
+        going = True
+        while going and (self._upcoming is not None or self._waiting):
             due = loop.serve(time.monotonic() + MAX_IDLE_S, due, self._send_due)
-            self._ticker(loop.inflight)
+            going = self._ticker(loop.inflight)
         # Stragglers get one timeout's grace (engines time each out by themselves before).
         deadline = max(self._t0 + plan.shape.duration_s, time.monotonic())
         deadline += plan.target.timeout_s + 1.0
-        while loop.inflight and time.monotonic() < deadline:
+        while going and loop.inflight and time.monotonic() < deadline:
             loop.serve(min(deadline, time.monotonic() + MAX_IDLE_S), NEVER, self._send_due)
+            going = self._ticker(loop.inflight)
         _record_lags(self.stats, self._lags)
         return self.stats
 
@@ -208,12 +220,15 @@ class _ClosedLoop:
         while (wait := t0 - time.monotonic()) > 0:
             time.sleep(min(wait, MAX_IDLE_S))
         due = self._refill()
-        while time.monotonic() < self._end:
+        going = True
+        while going and time.monotonic() < self._end:
             due = loop.serve(min(self._end, time.monotonic() + MAX_IDLE_S), due, self._refill)
-            self._ticker(loop.inflight)
+            going = self._ticker(loop.inflight)
+        self._end = min(self._end, time.monotonic())
         deadline = self._end + self._plan.target.timeout_s + 1.0
-        while loop.inflight and time.monotonic() < deadline:
+        while going and loop.inflight and time.monotonic() < deadline:
             loop.serve(min(deadline, time.monotonic() + MAX_IDLE_S), NEVER, self._refill)
+            going = self._ticker(loop.inflight)
         _record_lags(self.stats, self._lags)
         return self.stats
 

@@ -177,5 +177,5 @@ def test_request_bytes_carry_host_length_and_content_type() -> None:
 
 
 def test_https_is_refused_with_the_engines_that_speak_it() -> None:
-    with pytest.raises(UsageError, match="--engine curl or --engine aiohttp"):
+    with pytest.raises(UsageError, match="the curl and aiohttp engines speak https"):
         _run("https://127.0.0.1:9/", rate=1, seconds=0.1)

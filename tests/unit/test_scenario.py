@@ -515,3 +515,20 @@ def test_a_surge_and_arrivals_do_not_mix() -> None:
             "  - {name: s, type: surge, target: endpoint, start_s: 1, duration_s: 2,\n"
             "     attributes: {factor: 2}}\n"
         )
+
+
+def test_load_engine_defaults_to_aiohttp_and_takes_the_others_by_name() -> None:
+    def engine(text: str) -> str:
+        return parse_scenario(f"name: x\nload: {{rate: 10, duration_s: 6{text}}}\n").load.engine
+
+    assert engine("") == "aiohttp"
+    assert [engine(f", engine: {name}") for name in ("http1", "curl", "auto")] == [
+        "http1",
+        "curl",
+        "auto",
+    ]
+    _rejected(
+        "name: x\nload: {rate: 10, duration_s: 6, engine: turbo}\n",
+        "load.engine",
+        "but got engine='turbo'",
+    )
