@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import httptools
@@ -71,12 +72,10 @@ class _Request:
             raise UsageError(f"expected a host in the URL but got {target.url!r}")
         try:
             port = url.port or 80
-            family, _, _, _, address = socket.getaddrinfo(
-                url.hostname, port, type=socket.SOCK_STREAM
-            )[0]
+            found = socket.getaddrinfo(url.hostname, port, type=socket.SOCK_STREAM)
         except (OSError, ValueError) as exc:
             raise UsageError(f"cannot resolve the host of {target.url!r}: {exc}") from exc
-        self.family, self.address = family, address
+        self.family, self.address = reachable_address(found)
         self.head = target.method == "HEAD"
         path = (url.path or "/") + (f"?{url.query}" if url.query else "")
         self._start = f"{target.method} {path} HTTP/1.1\r\nHost: {url.netloc}\r\n".encode()
@@ -94,6 +93,22 @@ class _Request:
             return self._start + b"\r\n"
         length = f"Content-Length: {len(body)}\r\n\r\n".encode()
         return self._start + (self._typed if body else b"") + length + body
+
+
+def reachable_address(found: list[tuple[Any, ...]]) -> tuple[socket.AddressFamily, Any]:
+    """The first address that accepts a connection, as a client trying each in turn would
+    (``localhost`` may name ::1 first while the server listens on 127.0.0.1 only); the first
+    one when none does, so that requests fail as connection errors like on other engines."""
+    if len(found) > 1:
+        for family, _, _, _, address in found:
+            try:
+                with socket.socket(family, socket.SOCK_STREAM) as probe:
+                    probe.settimeout(1.0)
+                    probe.connect(address)
+            except OSError:
+                continue
+            return family, address
+    return found[0][0], found[0][4]
 
 
 class _Connection:

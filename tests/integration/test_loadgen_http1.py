@@ -14,7 +14,7 @@ import pytest
 
 from harness.errors import UsageError
 from harness.loadgen import Constant, Plan, Target
-from harness.loadgen.http1 import run_http1
+from harness.loadgen.http1 import reachable_address, run_http1
 from harness.loadgen.stats import GeneratorStats
 from harness.recorder import Recorder, Tally
 
@@ -179,3 +179,17 @@ def test_request_bytes_carry_host_length_and_content_type() -> None:
 def test_https_is_refused_with_the_engines_that_speak_it() -> None:
     with pytest.raises(UsageError, match="the curl and aiohttp engines speak https"):
         _run("https://127.0.0.1:9/", rate=1, seconds=0.1)
+
+
+def test_the_first_address_that_accepts_is_used_as_a_client_trying_each_would() -> None:
+    # As `localhost` may resolve to ::1 first while the server listens on 127.0.0.1 only.
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        found = [
+            (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+        ]
+
+        assert reachable_address(found) == (socket.AF_INET, ("127.0.0.1", port))
