@@ -17,7 +17,7 @@ from dataclasses import replace
 from multiprocessing.synchronize import Event
 from typing import Any
 
-from harness.errors import ChaosError
+from harness.errors import ChaosError, UsageError
 from harness.loadgen.batch import Batch
 from harness.loadgen.engine import Plan
 from harness.loadgen.stats import GeneratorStats
@@ -85,9 +85,14 @@ def _worker_main(
         ready.put(plan.worker)
         start.wait()
         t0 = float(t0_box.value)
-        stats = _paced_or_none(plan, recorder, t0, ticks) or runner.run(
-            _ticking(plan, recorder, t0, ticks)
-        )
+        try:
+            stats = _paced_or_none(plan, recorder, t0, ticks) or runner.run(
+                _ticking(plan, recorder, t0, ticks)
+            )
+        except ChaosError as exc:
+            # Said by the parent as its own error, not printed here as a traceback.
+            results.put((plan.worker, None, (isinstance(exc, UsageError), str(exc))))
+            return
     results.put((plan.worker, recorder.encode(), stats.encode()))
 
 
@@ -150,6 +155,9 @@ def _collect(
             if dead:
                 raise ChaosError(f"load worker died: {', '.join(dead)}") from None
             continue
+        if encoded is None:
+            usage, message = encoded_stats
+            raise (UsageError if usage else ChaosError)(message)
         recorder.merge_encoded(encoded)
         stats.merge(GeneratorStats.decode(encoded_stats))
         done += 1

@@ -154,3 +154,23 @@ def test_engine_auto_takes_the_fastest_engine_that_speaks_the_scheme(
     engine: str, url: str, chosen: str
 ) -> None:
     assert engine_for(engine, url) == chosen
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://127.0.0.1:9/", "expected an http:// URL for the http1 engine"),
+        # Found out inside the worker process, and said by the parent all the same.
+        ("http://127.0.0.1:99999/", "cannot resolve the host of 'http://127.0.0.1:99999/'"),
+    ],
+)
+def test_a_url_the_http1_engine_cannot_use_exits_2_without_a_traceback(
+    url: str, message: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["load", "--url", url, "--engine", "http1", "--rate", "1", "--duration", "1"]
+    code = main([*argv, "--workers", "1", "--quiet"])
+
+    err = capfd.readouterr().err
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
