@@ -14,7 +14,7 @@ import pytest
 
 from harness.errors import UsageError
 from harness.loadgen import Constant, Plan, Target, curl
-from harness.loadgen.curl_timing import fine_timers
+from harness.loadgen.timer_slack import fine_timers
 from harness.recorder import Recorder
 
 

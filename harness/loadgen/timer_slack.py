@@ -1,4 +1,4 @@
-"""Finer sleeps for the curl engine's worker while it runs.
+"""Finer sleeps for a self-paced engine (http1, curl) while it runs.
 
 Linux lets a sleeping thread wake up to its timer slack late (50 us by default) so wake-ups can
 be merged. The generator's sleeps end at send times, so that slack is lag it would add to every
