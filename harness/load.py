@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from harness.loadgen.batch import Batch
-from harness.loadgen.engine import Plan, Target
+from harness.loadgen.engine import SELF_PACED, Plan, Target
 from harness.loadgen.options import engine_for
+from harness.loadgen.pacing import run_recorded
 from harness.loadgen.payloads import AcceptAny, FixedBody, PredictionsPerRecord, RecordsBody
 from harness.loadgen.shapes import Constant, Shape
 from harness.loadgen.stats import GeneratorStats
@@ -57,28 +57,11 @@ async def run_open_loop(
     arrivals = shape if shape is not None else Constant(spec.rate, spec.duration_s)
     engine = engine_for(spec.engine, url)
     plan = Plan(target_for(url, spec), arrivals, max_inflight=max_inflight, engine=engine)
-    if engine == "aiohttp":
+    if engine not in SELF_PACED:
         return await run_plan(plan, recorder, t0)
     stop = threading.Event()
     try:
-        return await asyncio.to_thread(_run_paced, plan, recorder, t0, stop)
+        return await asyncio.to_thread(run_recorded, plan, recorder, t0, None, stop)
     finally:
         # Cancelled (Ctrl-C, a failed fault): the thread stops sending and returns at once.
         stop.set()
-
-
-def _run_paced(plan: Plan, recorder: Recorder, t0: float, stop: threading.Event) -> GeneratorStats:
-    if plan.engine == "curl":
-        from harness.loadgen.curl import run_curl as run
-    else:
-        from harness.loadgen.http1 import run_http1 as run
-    batch = Batch(recorder)
-
-    def tick(second: int, inflight: int) -> None:
-        # Each second as it ends, for the live progress line.
-        batch.flush()
-
-    try:
-        return run(plan, batch, t0, tick, stop)
-    finally:
-        batch.flush()

@@ -340,8 +340,11 @@ class Recorder:
         second = max(int(t), 0)
         found = self._dense.get(second)
         if found is None:
-            found = self._spare.pop() if self._spare else Bucket(second=second)
-            found.reuse(second)
+            if self._spare:
+                found = self._spare.pop()
+                found.reuse(second)
+            else:
+                found = Bucket(second=second)
             frozen = self._frozen.pop(second, None)
             if frozen:
                 found.merge_encoded(frozen)

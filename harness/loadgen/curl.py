@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import threading
 from typing import Any
 
 from harness.errors import UsageError
 from harness.loadgen.curl_multi import CurlLoop
-from harness.loadgen.engine import Plan, Sink
-from harness.loadgen.pacing import SecondTick, run_paced
-from harness.loadgen.stats import GeneratorStats
+from harness.loadgen.engine import Sink, Target
 
 
 def curl_available() -> bool:
@@ -35,17 +32,6 @@ def _import_pycurl() -> Any:
         ) from exc
 
 
-def run_curl(
-    plan: Plan,
-    sink: Sink,
-    t0: float,
-    tick: SecondTick | None = None,
-    stop: threading.Event | None = None,
-) -> GeneratorStats:
-    """Same contract as the asyncio engine's ``run_plan``, on libcurl."""
-    pycurl = _import_pycurl()
-    loop = CurlLoop(pycurl, plan.target, sink, t0)
-    try:
-        return run_paced(loop, plan, sink, t0, tick, stop)
-    finally:
-        loop.close()
+def curl_loop(target: Target, sink: Sink, t0: float) -> CurlLoop:
+    """The curl engine's event loop for :func:`harness.loadgen.pacing.run_paced`."""
+    return CurlLoop(_import_pycurl(), target, sink, t0)

@@ -17,6 +17,8 @@ from harness.loadgen.shapes import Shape
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 ENGINES = ("aiohttp", "curl", "http1")
+# Engines with their own event loop (harness.loadgen.pacing) rather than asyncio's.
+SELF_PACED = ("curl", "http1")
 
 
 class Sink(Protocol):

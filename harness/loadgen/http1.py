@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import select
 import socket
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,10 +26,9 @@ from urllib.parse import urlsplit
 import httptools
 
 from harness.errors import UsageError
-from harness.loadgen.engine import Plan, Sink, Target
-from harness.loadgen.pacing import Poller, SecondTick, run_paced
+from harness.loadgen.engine import Sink, Target
+from harness.loadgen.pacing import Poller
 from harness.loadgen.payloads import FixedBody
-from harness.loadgen.stats import GeneratorStats
 
 _IN, _OUT = select.EPOLLIN, select.EPOLLOUT
 _READABLE = select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP
@@ -41,21 +39,6 @@ _RECV_BYTES = 64 * 1024
 # Timeouts are checked this often; a timed-out request is reported at most this late.
 _EXPIRY_EVERY_S = 0.005
 _BODY_METHODS = ("POST", "PUT", "PATCH")
-
-
-def run_http1(
-    plan: Plan,
-    sink: Sink,
-    t0: float,
-    tick: SecondTick | None = None,
-    stop: threading.Event | None = None,
-) -> GeneratorStats:
-    """Same contract as the asyncio engine's ``run_plan``, on plain sockets."""
-    loop = Http1Loop(plan.target, sink, t0)
-    try:
-        return run_paced(loop, plan, sink, t0, tick, stop)
-    finally:
-        loop.close()
 
 
 class _Request:

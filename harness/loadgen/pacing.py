@@ -1,5 +1,6 @@
 """Open- and closed-loop pacing over a single-threaded event loop: shared by the curl and http1
-engines, which differ only in how a request goes out and its answer comes back.
+engines (the self-paced ones), which differ only in how a request goes out and its answer comes
+back.
 
 An :class:`EventLoop` starts a request now (:meth:`EventLoop.start`) and serves its sockets and
 timers until a deadline (:meth:`EventLoop.serve`), calling back whenever the schedule is due so
@@ -21,10 +22,12 @@ from typing import Protocol
 import numpy as np
 
 from harness.errors import UsageError
+from harness.loadgen.batch import Batch
 from harness.loadgen.engine import Plan, Sink
 from harness.loadgen.shapes import peak_rate, take_share
 from harness.loadgen.stats import GeneratorStats
 from harness.loadgen.timer_slack import fine_timers
+from harness.recorder import Recorder
 
 NEVER = float("inf")
 # The longest single wait while idle, so a run that has nothing left to do notices its end.
@@ -65,6 +68,8 @@ class EventLoop(Protocol):
         ``send_due`` runs whenever ``due`` passes and returns the next due time, as does this."""
         ...
 
+    def close(self) -> None: ...
+
 
 class Poller:
     """An epoll set whose waits are timed to the microsecond."""
@@ -86,27 +91,65 @@ class Poller:
 
 
 def run_paced(
-    loop: EventLoop,
     plan: Plan,
     sink: Sink,
     t0: float,
     tick: SecondTick | None = None,
     stop: threading.Event | None = None,
 ) -> GeneratorStats:
-    """Same contract as the asyncio engine's ``run_plan``, on ``loop``. Setting ``stop`` (from
-    another thread) ends the run early: nothing more is sent and nothing more awaited."""
+    """Run ``plan`` on its self-paced engine (curl or http1): the same contract as the asyncio
+    engine's ``run_plan``. Setting ``stop`` (from another thread) ends the run early: nothing
+    more is sent and nothing more awaited."""
+    loop = _event_loop(plan, sink, t0)
     ticker = _Ticker(t0, tick, stop)
-    loop.prepare(_connections_ahead(plan))
-    # Everything alive now lives for the whole run: out of the collector's sight, its full
-    # collections stay short instead of stalling the schedule for milliseconds.
-    gc.freeze()
     try:
-        with fine_timers():
-            if plan.open_loop:
-                return _OpenLoop(plan, sink, t0, loop, ticker).run()
-            return _ClosedLoop(plan, sink, t0, loop, ticker).run()
+        loop.prepare(_connections_ahead(plan))
+        # Everything alive now lives for the whole run: out of the collector's sight, its full
+        # collections stay short instead of stalling the schedule for milliseconds.
+        gc.freeze()
+        try:
+            with fine_timers():
+                if plan.open_loop:
+                    return _OpenLoop(plan, sink, t0, loop, ticker).run()
+                return _ClosedLoop(plan, sink, t0, loop, ticker).run()
+        finally:
+            gc.unfreeze()
     finally:
-        gc.unfreeze()
+        loop.close()
+
+
+def _event_loop(plan: Plan, sink: Sink, t0: float) -> EventLoop:
+    if plan.engine == "curl":
+        from harness.loadgen.curl import curl_loop
+
+        return curl_loop(plan.target, sink, t0)
+    if plan.engine == "http1":
+        from harness.loadgen.http1 import Http1Loop
+
+        return Http1Loop(plan.target, sink, t0)
+    raise ValueError(f"not a self-paced engine: {plan.engine!r}")
+
+
+def run_recorded(
+    plan: Plan,
+    recorder: Recorder,
+    t0: float,
+    tick: SecondTick | None = None,
+    stop: threading.Event | None = None,
+) -> GeneratorStats:
+    """:func:`run_paced` into ``recorder`` through a :class:`Batch`, flushed as each second
+    ends (before ``tick``) and at the end."""
+    batch = Batch(recorder)
+
+    def flushed(second: int, inflight: int) -> None:
+        batch.flush()
+        if tick is not None:
+            tick(second, inflight)
+
+    try:
+        return run_paced(plan, batch, t0, flushed, stop)
+    finally:
+        batch.flush()
 
 
 def _connections_ahead(plan: Plan) -> int:
@@ -159,12 +202,9 @@ class _OpenLoop:
         while going and (self._upcoming is not None or self._waiting):
             due = loop.serve(time.monotonic() + MAX_IDLE_S, due, self._send_due)
             going = self._ticker(loop.inflight)
-        # Stragglers get one timeout's grace (engines time each out by themselves before).
-        deadline = max(self._t0 + plan.shape.duration_s, time.monotonic())
-        deadline += plan.target.timeout_s + 1.0
-        while going and loop.inflight and time.monotonic() < deadline:
-            loop.serve(min(deadline, time.monotonic() + MAX_IDLE_S), NEVER, self._send_due)
-            going = self._ticker(loop.inflight)
+        end = max(self._t0 + plan.shape.duration_s, time.monotonic())
+        if going:
+            _drain(loop, end + plan.target.timeout_s, self._send_due, self._ticker)
         _record_lags(self.stats, self._lags)
         return self.stats
 
@@ -225,10 +265,8 @@ class _ClosedLoop:
             due = loop.serve(min(self._end, time.monotonic() + MAX_IDLE_S), due, self._refill)
             going = self._ticker(loop.inflight)
         self._end = min(self._end, time.monotonic())
-        deadline = self._end + self._plan.target.timeout_s + 1.0
-        while going and loop.inflight and time.monotonic() < deadline:
-            loop.serve(min(deadline, time.monotonic() + MAX_IDLE_S), NEVER, self._refill)
-            going = self._ticker(loop.inflight)
+        if going:
+            _drain(loop, self._end + self._plan.target.timeout_s, self._refill, self._ticker)
         _record_lags(self.stats, self._lags)
         return self.stats
 
@@ -246,6 +284,18 @@ class _ClosedLoop:
         # Users come back through completions, which wake this through ``blocked``.
         loop.blocked = time.monotonic() < self._end
         return NEVER
+
+
+def _drain(
+    loop: EventLoop, timeout_at: float, send_due: Callable[[], float], ticker: _Ticker
+) -> None:
+    """Await the requests still in flight after the last send, a second past the timeout of
+    the last at most (engines time each out by themselves before)."""
+    deadline = timeout_at + 1.0
+    while loop.inflight and time.monotonic() < deadline:
+        loop.serve(min(deadline, time.monotonic() + MAX_IDLE_S), NEVER, send_due)
+        if not ticker(loop.inflight):
+            return
 
 
 def _record_lags(stats: GeneratorStats, lags: array[float]) -> None:

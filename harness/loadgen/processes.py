@@ -18,8 +18,8 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 from harness.errors import ChaosError, UsageError
-from harness.loadgen.batch import Batch
-from harness.loadgen.engine import Plan
+from harness.loadgen.engine import SELF_PACED, Plan
+from harness.loadgen.pacing import run_recorded
 from harness.loadgen.stats import GeneratorStats
 from harness.loadgen.worker import run_plan
 from harness.recorder import Bucket, Recorder
@@ -56,25 +56,15 @@ async def _ticking(plan: Plan, recorder: Recorder, t0: float, ticks: Any) -> Gen
 
 
 def _paced_or_none(plan: Plan, recorder: Recorder, t0: float, ticks: Any) -> GeneratorStats | None:
-    """Runs the curl and http1 engines, which pace themselves without asyncio; None for aiohttp."""
-    if plan.engine == "curl":
-        from harness.loadgen.curl import run_curl as run
-    elif plan.engine == "http1":
-        from harness.loadgen.http1 import run_http1 as run
-    else:
+    """Runs the self-paced engines (curl, http1), which need no asyncio; None for aiohttp."""
+    if plan.engine not in SELF_PACED:
         return None
 
-    batch = Batch(recorder)
-
     def tick(second: int, inflight: int) -> None:
-        batch.flush()
         found = recorder.buckets.get(second - 1)
         ticks.put((second, found.encode() if found else None, inflight))
 
-    try:
-        return run(plan, batch, t0, tick)
-    finally:
-        batch.flush()
+    return run_recorded(plan, recorder, t0, tick)
 
 
 def _worker_main(

@@ -16,14 +16,13 @@ from aiohttp import web
 
 from harness.errors import UsageError
 from harness.loadgen import Constant, Plan, PredictionsPerRecord, RecordsBody, Target
-from harness.loadgen.curl import curl_available, run_curl
-from harness.loadgen.http1 import run_http1
+from harness.loadgen.curl import curl_available
+from harness.loadgen.pacing import run_paced
 from harness.loadgen.stats import GeneratorStats
 from harness.recorder import Recorder, Tally
 from tests.threaded_server import serve_in_thread
 
 pytestmark = pytest.mark.integration
-RUN = {"curl": run_curl, "http1": run_http1}
 
 
 @pytest.fixture(
@@ -85,7 +84,7 @@ def _run(
 ) -> tuple[Tally, GeneratorStats]:
     recorder = Recorder()
     full = Plan(target, Constant(rate, seconds), engine=engine, **plan)
-    stats = RUN[engine](full, recorder, time.monotonic() + 0.05)
+    stats = run_paced(full, recorder, time.monotonic() + 0.05)
     return recorder.phases["overall"], stats
 
 
@@ -220,7 +219,7 @@ def test_each_whole_second_is_ticked_with_the_in_flight_count(engine: str, serve
     plan = Plan(Target(server.url("ok"), method="GET"), Constant(100, 2.2), engine=engine)
     recorder = Recorder()
 
-    RUN[engine](plan, recorder, time.monotonic() + 0.05, lambda s, n: ticks.append((s, n)))
+    run_paced(plan, recorder, time.monotonic() + 0.05, lambda s, n: ticks.append((s, n)))
 
     assert [second for second, _ in ticks] == [1, 2]
     assert all(0 <= inflight <= 100 for _, inflight in ticks)

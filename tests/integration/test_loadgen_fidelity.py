@@ -16,8 +16,8 @@ from aiohttp import web
 
 from harness.cli import main
 from harness.loadgen import Constant, Plan, Target, run_plan
-from harness.loadgen.curl import curl_available, run_curl
-from harness.loadgen.http1 import run_http1
+from harness.loadgen.curl import curl_available
+from harness.loadgen.pacing import run_paced
 from harness.recorder import Recorder
 from tests.threaded_server import serve_in_thread
 
@@ -58,12 +58,10 @@ def _measure(server: Server, engine: str, concurrency: int | None) -> Recorder:
     server.stall = (t0 + STALL_AT_S, t0 + STALL_AT_S + STALL_S)
     target = Target(server.url, timeout_s=5.0)
     plan = Plan(target, Constant(RATE, RUN_S), concurrency=concurrency, engine=engine)
-    if engine == "http1":
-        run_http1(plan, recorder, t0)
-    elif engine == "curl":
-        run_curl(plan, recorder, t0)
-    else:
+    if engine == "aiohttp":
         asyncio.run(run_plan(plan, recorder, t0))
+    else:
+        run_paced(plan, recorder, t0)
     return recorder
 
 

@@ -14,7 +14,8 @@ import pytest
 
 from harness.errors import UsageError
 from harness.loadgen import Constant, Plan, Target
-from harness.loadgen.http1 import reachable_address, run_http1
+from harness.loadgen.http1 import reachable_address
+from harness.loadgen.pacing import run_paced
 from harness.loadgen.stats import GeneratorStats
 from harness.recorder import Recorder, Tally
 
@@ -77,7 +78,7 @@ def _answering(answer: bytes, *, close: bool = False) -> Handler:
 def _run(url: str, rate: float, seconds: float, **target: object) -> tuple[Tally, GeneratorStats]:
     recorder = Recorder()
     plan = Plan(Target(url, **target), Constant(rate, seconds), engine="http1")  # type: ignore[arg-type]
-    stats = run_http1(plan, recorder, time.monotonic() + 0.05)
+    stats = run_paced(plan, recorder, time.monotonic() + 0.05)
     return recorder.phases["overall"], stats
 
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from harness.errors import UsageError
-from harness.loadgen import Constant, Plan, Target, curl
+from harness.loadgen import Constant, Plan, Target
+from harness.loadgen.pacing import run_paced
 from harness.loadgen.timer_slack import fine_timers
 from harness.recorder import Recorder
 
@@ -32,7 +33,7 @@ def test_missing_pycurl_is_a_usage_error_naming_the_way_out(
     plan = Plan(Target("http://127.0.0.1:9/"), Constant(1, 1), engine="curl")
 
     with pytest.raises(UsageError, match="--engine aiohttp"):
-        curl.run_curl(plan, Recorder(), time.monotonic())
+        run_paced(plan, Recorder(), time.monotonic())
 
 
 def test_epoll_masks_map_to_libcurl_select_bits() -> None:
