@@ -75,6 +75,15 @@ class Plan:
     max_inflight: int | None = None
     engine: str = "aiohttp"
 
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise UsageError(f"expected engine in {list(ENGINES)} but got {self.engine!r}")
+        if self.engine == "http1" and not self.target.url.startswith("http://"):
+            raise UsageError(
+                f"expected an http:// URL for the http1 engine but got {self.target.url!r}; "
+                "the curl and aiohttp engines speak https"
+            )
+
     @property
     def open_loop(self) -> bool:
         return self.concurrency is None

@@ -45,12 +45,8 @@ class _Request:
     """How requests are written: the fixed part once, the body per request when it varies."""
 
     def __init__(self, target: Target) -> None:
+        # Plan has made sure the scheme is http.
         url = urlsplit(target.url)
-        if url.scheme != "http":
-            raise UsageError(
-                f"expected an http:// URL for the http1 engine but got {target.url!r}; "
-                "the curl and aiohttp engines speak https"
-            )
         if not url.hostname:
             raise UsageError(f"expected a host in the URL but got {target.url!r}")
         try:

@@ -154,11 +154,6 @@ def plan_from(args: argparse.Namespace) -> tuple[Plan, int]:
 
 def engine_for(engine: str, url: str) -> str:
     """``auto`` resolved: the fastest engine that speaks the URL's scheme."""
-    if engine == "http1" and not url.startswith("http://"):
-        raise UsageError(
-            f"expected an http:// URL for the http1 engine but got {url!r}; "
-            "the curl and aiohttp engines speak https"
-        )
     if engine != "auto":
         return engine
     return "http1" if url.startswith("http://") else "aiohttp"
