@@ -28,19 +28,19 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
-LOOPBACK = "127.0.0.1"
+from harness.errors import ChaosError
+from harness.ports import LOOPBACK, free_port
+from harness.processes import ChildProcess, HttpReady, running
+
 TARGET_RATIO = 0.60
 HELLO = """
 import json
@@ -90,7 +90,10 @@ def main() -> int:
         script.write_text(WRK_SCRIPT)
         endpoint_argv = partial(_endpoint_argv, args.loop)
         hello_argv = partial(_hello_argv, args.loop)
-        with _server(endpoint_argv, "/ping") as endpoint, _server(hello_argv, "/ping") as hello:
+        with (
+            _server("endpoint", endpoint_argv, "/ping", Path(tmp)) as endpoint,
+            _server("hello-world", hello_argv, "/ping", Path(tmp)) as hello,
+        ):
             rates: dict[str, list[float]] = {"endpoint": [], "hello-world": []}
             costs: dict[str, list[float]] = {"endpoint": [], "hello-world": []}
             servers = (("endpoint", endpoint, "/invocations"), ("hello-world", hello, "/"))
@@ -166,44 +169,19 @@ def _hello_argv(loop: str, port: int) -> list[str]:
 
 
 @contextmanager
-def _server(argv_for: Callable[[int], list[str]], ready_path: str) -> Iterator[tuple[str, int]]:
+def _server(
+    name: str, argv_for: Callable[[int], list[str]], ready_path: str, log_dir: Path
+) -> Iterator[tuple[str, int]]:
     """A server child process on a free port, as its base URL and pid, until the block ends."""
-    port = _free_port()
-    argv = argv_for(port)
-    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    port = free_port()
     base = f"http://{LOOPBACK}:{port}"
-    try:
-        _wait_ready(base + ready_path, child)
+    ready = HttpReady(base + ready_path)
+    with running(ChildProcess(name, argv_for(port)), ready, log_dir) as child:
         yield base, child.pid
-    finally:
-        child.terminate()
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(timeout=10)
-
-
-def _wait_ready(url: str, child: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if child.poll() is not None:
-            err = child.stderr.read().decode() if child.stderr else ""
-            raise RuntimeError(f"server exited with {child.returncode} before ready:\n{err}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} was not ready within {timeout_s}s")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except ChaosError as exc:
+        sys.exit(f"error: {exc}")

@@ -27,7 +27,6 @@ import re
 import resource
 import select
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,9 +37,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.errors import ChaosError
+from harness.ports import LOOPBACK, free_port
+from harness.processes import ChildProcess, HttpReady, running
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VENV = ROOT / ".tools" / "bench-venv"
-LOOPBACK = "127.0.0.1"
 LAG_BUDGET_MS = 2.0
 TARGET_PER_CORE = 25_000
 TARGET_VS_LOCUST = 3.0
@@ -79,13 +81,6 @@ class Hit(FastHttpUser):
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _apt_install(*packages: str) -> None:
     if os.geteuid() != 0:
         raise SystemExit(
@@ -118,34 +113,13 @@ def ensure_tools(need_locust: bool) -> tuple[str, str, Path | None]:
 @contextmanager
 def nginx_server(nginx: str) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="load-bench-nginx-") as tmp:
-        port = _free_port()
+        port = free_port()
         conf = Path(tmp, "nginx.conf")
         conf.write_text(NGINX_CONF.format(tmp=tmp, host=LOOPBACK, port=port))
-        proc = subprocess.Popen([nginx, "-c", str(conf), "-p", tmp], stderr=subprocess.PIPE)
-        try:
-            _wait_listening(port, proc)
-            yield f"http://{LOOPBACK}:{port}/"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            raise SystemExit(f"nginx exited with {proc.returncode}: {err}")
-        try:
-            with socket.create_connection((LOOPBACK, port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nginx did not listen on port {port} within 10 s")
+        url = f"http://{LOOPBACK}:{port}/"
+        nginx_child = ChildProcess("nginx", [nginx, "-c", str(conf), "-p", tmp])
+        with running(nginx_child, HttpReady(url, timeout_s=10.0), Path(tmp)):
+            yield url
 
 
 # --- our engine -----------------------------------------------------------------------------
@@ -400,7 +374,6 @@ def memory(args: argparse.Namespace, nginx: str) -> None:
 
 
 def main() -> int:
-    sys.path.insert(0, str(ROOT))
     if len(sys.argv) == 6 and sys.argv[1] == "_memory-probe":
         url, engine, rate, seconds = (
             sys.argv[2],
@@ -434,4 +407,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except ChaosError as exc:
+        sys.exit(f"error: {exc}")

@@ -11,7 +11,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -132,6 +133,20 @@ class HttpReady:
                     logs=process.tail(),
                 )
             time.sleep(self.interval_s)
+
+
+@contextmanager
+def running(
+    child: ChildProcess, ready: HttpReady, log_dir: Path | None = None
+) -> Iterator[ChildProcess]:
+    """``child`` started and answering ``ready`` for the block; stopped when the block ends,
+    however it ends, also when it never became ready."""
+    try:
+        child.start(log_dir)
+        ready.wait(child)
+        yield child
+    finally:
+        child.stop()
 
 
 class ProcessContainer:

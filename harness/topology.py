@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from harness.endpoint.cli import config_to_argv
 from harness.errors import TopologyError
 from harness.ports import LOOPBACK, free_port
-from harness.processes import ChildProcess, HttpReady, ProcessContainer
+from harness.processes import ChildProcess, HttpReady, ProcessContainer, running
 from harness.scenario import ENDPOINT_PROXY, FEATURE_STORE_PROXY, EndpointSpec, ExternalTarget
 from harness.toxiproxy import ToxiproxyClient, find_toxiproxy_server
 
@@ -143,10 +143,7 @@ def process_topology(
 
         def start(child: ChildProcess, ready: HttpReady) -> ChildProcess:
             children.append(child)
-            stack.callback(child.stop)
-            child.start(logs)
-            ready.wait(child)
-            return child
+            return stack.enter_context(running(child, ready, logs))
 
         toxiproxy = _start_toxiproxy(start, ready_timeout_s)
         stub_port = free_port()
@@ -206,10 +203,7 @@ def url_topology(target: ExternalTarget, *, ready_timeout_s: float = 20.0) -> It
         stack.callback(shutil.rmtree, logs, True)
 
         def start(child: ChildProcess, ready: HttpReady) -> ChildProcess:
-            stack.callback(child.stop)
-            child.start(logs)
-            ready.wait(child)
-            return child
+            return stack.enter_context(running(child, ready, logs))
 
         toxiproxy = _start_toxiproxy(start, ready_timeout_s)
         front = toxiproxy.create_proxy(ENDPOINT_PROXY, f"{host}:{port}")
