@@ -65,21 +65,10 @@ class BlockingControl(FakeControl):
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def add_toxic(
-        self,
-        proxy: str,
-        *,
-        name: str,
-        type: str,
-        attributes: dict[str, int],
-        stream: str = "downstream",
-        toxicity: float = 1.0,
-    ) -> None:
+    def add_toxic(self, proxy: str, **toxic: Any) -> None:
         self.entered.set()
         self.release.wait(timeout=5)
-        super().add_toxic(
-            proxy, name=name, type=type, attributes=attributes, stream=stream, toxicity=toxicity
-        )
+        super().add_toxic(proxy, **toxic)
 
 
 @pytest.mark.parametrize(
