@@ -8,7 +8,7 @@ its request handling and model.
 What keeps the comparison fair:
 
 - Same server settings. The hello-world is served by the endpoint's own runner
-  (`harness.server.run_server`) with the endpoint's defaults: handler cancellation
+  (`harness.servers.serve.run_server`) with the endpoint's defaults: handler cancellation
   on, access log off, and the same event loop (uvloop unless `--loop asyncio`, which switches
   both servers).
 - Same requests. wrk runs with the same threads, connections, duration and Lua script against
@@ -38,8 +38,9 @@ from functools import partial
 from pathlib import Path
 
 from harness.errors import ChaosError
-from harness.ports import LOOPBACK, free_port
-from harness.processes import ChildProcess, HttpReady, running
+from harness.system.backends.children import ChildProcess, running
+from harness.system.ports import LOOPBACK, free_port
+from harness.system.readiness import HttpReady
 
 TARGET_RATIO = 0.60
 HELLO = """
@@ -48,7 +49,7 @@ import sys
 
 from aiohttp import web
 
-from harness.server import run_server
+from harness.servers.serve import run_server
 
 async def ping(request):
     return web.json_response({"status": "ok"})

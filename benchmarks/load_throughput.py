@@ -38,8 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ChaosError
-from harness.ports import LOOPBACK, free_port
-from harness.processes import ChildProcess, HttpReady, running
+from harness.system.backends.children import ChildProcess, running
+from harness.system.ports import LOOPBACK, free_port
+from harness.system.readiness import HttpReady
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VENV = ROOT / ".tools" / "bench-venv"
@@ -256,7 +257,7 @@ def run_locust(locust: Path, url: str, seconds: int, users: int) -> float:
 def memory_probe(url: str, engine: str, rate: float, seconds: float) -> dict[str, float]:
     """Run in a fresh interpreter: one load run plus its report, then peak RSS of both sides."""
     from harness.loadgen import Constant, Plan, Target, run_processes
-    from harness.loadgen.results import LoadResult
+    from harness.loadgen.summary import LoadResult
 
     plan = Plan(Target(url, method="GET", timeout_s=5.0), Constant(rate, seconds), engine=engine)
     recorder, stats = run_processes(plan, 1)

@@ -14,16 +14,15 @@ import statistics
 import time
 import urllib.request
 
-from harness.backend import start_topology
-from harness.backends import unavailable_reason
-from harness.scenario import EndpointSpec
+from harness.system import HostSettings, SystemSpec, bring_up, open_backend
+from harness.system.backends.docker import unavailable_reason
 
 BODY = json.dumps({"dataframe_records": [{"entity_id": "user-1", "amount": 1.0}]}).encode()
 
 
 def first_answer_s(backend: str) -> float:
     started = time.perf_counter()
-    with start_topology(EndpointSpec(), backend) as topology:
+    with bring_up(SystemSpec(), open_backend(backend, HostSettings.from_environment())) as topology:
         request = urllib.request.Request(
             topology.invocations_url, data=BODY, headers={"Content-Type": "application/json"}
         )

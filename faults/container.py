@@ -1,13 +1,22 @@
 """Container faults: a freeze, a crash and restart, squeezed CPU or memory, a stopped service.
 
 Each fault acts on the container of one service of a docker topology. ``control`` is anything
-that maps a service name to its docker container (``harness.backends.DockerStack`` does).
+that maps a service name to its docker container
+(``harness.system.backends.docker.DockerStack`` does).
+
+A failed engine call surfaces as a TopologyError naming the fault, the service and the cause; the
+docker client's own timeout (set where it is created) bounds each call.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from harness.errors import TopologyError
 
 _CPU_PERIOD_US = 100_000
 # The engine cannot lift a memory limit once set, so "unlimited" is restored as a limit far
@@ -26,10 +35,12 @@ class Pause:
     target: str
 
     def apply(self, control: ContainerControl, name: str) -> None:
-        control.container(self.target).pause()
+        with _engine(name, self.target, "pause it"):
+            control.container(self.target).pause()
 
     def revert(self, control: ContainerControl, name: str) -> None:
-        control.container(self.target).unpause()
+        with _engine(name, self.target, "unpause it"):
+            control.container(self.target).unpause()
 
     def describe(self) -> str:
         return f"{self.target} paused"
@@ -43,13 +54,15 @@ class Crash:
     signal: str = "SIGKILL"
 
     def apply(self, control: ContainerControl, name: str) -> None:
-        control.container(self.target).kill(signal=self.signal)
+        with _engine(name, self.target, f"kill it with {self.signal}"):
+            control.container(self.target).kill(signal=self.signal)
 
     def revert(self, control: ContainerControl, name: str) -> None:
-        container = control.container(self.target)
-        container.reload()
-        if container.status != "running":
-            container.start()
+        with _engine(name, self.target, "restart it"):
+            container = control.container(self.target)
+            container.reload()
+            if container.status != "running":
+                container.start()
 
     def describe(self) -> str:
         return f"{self.target} killed ({self.signal}), restarted at the end"
@@ -63,10 +76,12 @@ class Stop:
     grace_s: int = 5
 
     def apply(self, control: ContainerControl, name: str) -> None:
-        control.container(self.target).stop(timeout=self.grace_s)
+        with _engine(name, self.target, "stop it"):
+            control.container(self.target).stop(timeout=self.grace_s)
 
     def revert(self, control: ContainerControl, name: str) -> None:
-        control.container(self.target).start()
+        with _engine(name, self.target, "start it again"):
+            control.container(self.target).start()
 
     def describe(self) -> str:
         return f"{self.target} stopped"
@@ -94,9 +109,15 @@ class ResourceLimit:
             raise ValueError(f"expected memory_bytes >= 6 MiB but got {self.memory_bytes!r}")
 
     def apply(self, control: ContainerControl, name: str) -> None:
-        container = control.container(self.target)
-        container.reload()
-        host = container.attrs["HostConfig"]
+        with _engine(name, self.target, "read its limits"):
+            container = control.container(self.target)
+            container.reload()
+            host = container.attrs.get("HostConfig")
+        if not isinstance(host, dict):
+            raise TopologyError(
+                f"fault {name!r} on service {self.target!r}: could not read its limits "
+                f"(caused by no HostConfig in the container's attributes)"
+            )
         self._saved[name] = {
             "cpu_quota": int(host.get("CpuQuota") or -1),
             "cpu_period": int(host.get("CpuPeriod") or _CPU_PERIOD_US),
@@ -110,7 +131,8 @@ class ResourceLimit:
         if self.memory_bytes is not None:
             # Swap equal to memory: the limit really bounds the service, it cannot page out.
             changes["mem_limit"] = changes["memswap_limit"] = self.memory_bytes
-        container.update(**changes)
+        with _engine(name, self.target, f"set its limits ({self.describe()})"):
+            container.update(**changes)
 
     def revert(self, control: ContainerControl, name: str) -> None:
         saved = self._saved.pop(name, None)
@@ -124,7 +146,8 @@ class ResourceLimit:
             memory = saved["mem_limit"] or _NO_MEMORY_LIMIT
             changes["mem_limit"] = memory
             changes["memswap_limit"] = saved["memswap_limit"] or 2 * memory
-        control.container(self.target).update(**changes)
+        with _engine(name, self.target, "restore its limits"):
+            control.container(self.target).update(**changes)
 
     def describe(self) -> str:
         parts = []
@@ -133,3 +156,28 @@ class ResourceLimit:
         if self.memory_bytes is not None:
             parts.append(f"memory={self.memory_bytes // (1 << 20)}MiB")
         return f"{self.target} limited to {', '.join(parts)}"
+
+
+@contextmanager
+def _engine(fault: str, service: str, action: str) -> Iterator[None]:
+    """Turn a failed engine call into a TopologyError; a TopologyError (what the process
+    backend's stand-ins raise) already says what went wrong and passes unchanged."""
+    try:
+        yield
+    except _engine_errors() as exc:
+        cause = f"{type(exc).__name__}: {exc}"
+        raise TopologyError(
+            f"fault {fault!r} on service {service!r}: could not {action} (caused by {cause})"
+        ) from exc
+
+
+def _engine_errors() -> tuple[type[BaseException], ...]:
+    # An engine exception can only exist once its module is loaded, so look rather than import:
+    # docker stays unloaded on the process backend, even while a Ctrl-C passes through here.
+    # OSError also covers requests' exceptions (timeouts, refused connections, docker's APIError).
+    found: list[type[BaseException]] = [OSError]
+    for module, name in (("docker.errors", "DockerException"), ("urllib3.exceptions", "HTTPError")):
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            found.append(getattr(loaded, name))
+    return tuple(found)

@@ -3,12 +3,21 @@ and 5xx error bursts, switched on and off through a stub's fault control endpoin
 
 from __future__ import annotations
 
+import http.client
 import json
+import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from harness.errors import TopologyError, transport_cause
+
 _FIELDS = ("status", "rate", "latency_ms", "retry_after_s")
+CONTROL_TIMEOUT_S = 5.0
+# A broken exchange: refused, reset, timed out, an HTTP error status, a malformed answer or URL.
+_CONTROL_ERRORS = (OSError, http.client.HTTPException, ValueError)
+# A stub is a local service: an HTTP_PROXY meant for the outside world must not see its controls.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class StubControl(Protocol):
@@ -68,24 +77,51 @@ class HttpError:
 
     def apply(self, control: StubControl, name: str) -> None:
         body = json.dumps(self.fault.to_json()).encode()
-        _send(control.stub_url(self.target), "PUT", body)
+        _send(self.target, control.stub_url(self.target), "PUT", body)
 
     def revert(self, control: StubControl, name: str) -> None:
-        _send(control.stub_url(self.target), "DELETE", None)
+        clear_stub_fault(self.target, control.stub_url(self.target))
 
     def describe(self) -> str:
         return f"{self.target} answers {self.fault.rate:.0%} of calls with {self.fault.status}"
 
 
-def _send(stub_url: str, method: str, body: bytes | None) -> None:
+def clear_stub_fault(stub: str, stub_url: str) -> None:
+    """Switch off whatever HTTP fault the stub ``stub`` at ``stub_url`` has on."""
+    _send(stub, stub_url, "DELETE", None)
+
+
+def _send(stub: str, stub_url: str, method: str, body: bytes | None) -> None:
+    url = f"{stub_url}/_chaos/faults"
+    action = "switch on its HTTP fault" if method == "PUT" else "switch off its HTTP fault"
     request = urllib.request.Request(
-        f"{stub_url}/_chaos/faults",
-        data=body,
-        method=method,
-        headers={"Content-Type": "application/json"},
+        url, data=body, method=method, headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(request, timeout=5.0) as response:
-        response.read()
+    try:
+        with _DIRECT.open(request, timeout=CONTROL_TIMEOUT_S) as response:
+            response.read()
+    except _CONTROL_ERRORS as exc:
+        cause = _cause(exc)
+        raise TopologyError(
+            f"stub {stub!r} at {url}: could not {action} (caused by {cause})"
+        ) from exc
+
+
+def _cause(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        with exc:
+            return f"HTTP {exc.code}: {_reason(exc)}"
+    return transport_cause(exc, CONTROL_TIMEOUT_S)
+
+
+def _reason(exc: urllib.error.HTTPError) -> str:
+    """The stub's own reason ({"error": ...}) when it gives one, else the HTTP phrase."""
+    try:
+        decoded = json.loads(exc.read())
+    except _CONTROL_ERRORS:
+        decoded = None
+    reason = decoded.get("error") if isinstance(decoded, dict) else None
+    return reason if isinstance(reason, str) and reason else str(exc.reason)
 
 
 def _number(body: dict[str, Any], name: str, default: float) -> float:

@@ -13,7 +13,7 @@ from faults.network import ToxicControl
 
 class FaultControl(ToxicControl, ContainerControl, StubControl, Protocol):
     """Everything a fault may act on: Toxiproxy, service containers, stubs' fault controls.
-    A running ``harness.topology.Topology`` is one."""
+    A running ``harness.system.topology.Topology`` is one."""
 
 
 class Fault(Protocol):

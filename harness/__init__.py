@@ -19,16 +19,16 @@ from harness.errors import (
 )
 
 if TYPE_CHECKING:
-    from harness.budgets import Budget
-    from harness.results import RunResult
-    from harness.runner import run_on, run_scenario
+    from harness.run.runner import run_on, run_scenario
     from harness.scenario import EndpointSpec, LoadSpec, Scenario, load_scenario, parse_scenario
+    from harness.scenario.budgets import Budget
+    from harness.verdict.results import RunResult
 
 _LAZY = {
-    "Budget": "harness.budgets",
-    "RunResult": "harness.results",
-    "run_on": "harness.runner",
-    "run_scenario": "harness.runner",
+    "Budget": "harness.scenario.budgets",
+    "RunResult": "harness.verdict.results",
+    "run_on": "harness.run.runner",
+    "run_scenario": "harness.run.runner",
     "EndpointSpec": "harness.scenario",
     "LoadSpec": "harness.scenario",
     "Scenario": "harness.scenario",

@@ -15,7 +15,6 @@ from types import FrameType
 
 from rich.console import Console
 
-from harness.backend import BACKENDS
 from harness.errors import (
     ChaosError,
     ProvisioningError,
@@ -23,6 +22,7 @@ from harness.errors import (
     TopologyError,
     UsageError,
 )
+from harness.system.backends import BACKENDS
 
 EXIT_PASSED, EXIT_VIOLATED, EXIT_USAGE, EXIT_TOPOLOGY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -33,24 +33,40 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from harness.progress import LiveProgress
-    from harness.report import print_verdict, write_reports
-    from harness.runner import backend_for, run_scenario
+    from faults import ResourceLimit
+    from harness.errors import HarnessServiceLost
+    from harness.loadgen.live import LiveProgress
+    from harness.report import print_verdict
+    from harness.run.runner import run_scenario
     from harness.scenario import load_scenario
+    from harness.system import HostSettings, backend_for
 
     scenario = load_scenario(args.scenario)
+    settings = HostSettings.from_environment(compose=args.compose)
     out = Console()
-    err = Console(stderr=True)
-    backend = backend_for(scenario, args.backend)
+    err = Console(stderr=True, soft_wrap=True)
+    needs_limits = any(isinstance(f.fault, ResourceLimit) for f in scenario.faults)
+    backend = backend_for(scenario.system, args.backend, needs_limits=needs_limits)
     err.print(
         f"serving-chaos: {scenario.name}: {scenario.load.rate:g} req/s for "
         f"{scenario.load.duration_s:g}s on the {backend} backend",
         markup=False,
     )
-    with LiveProgress(err, scenario.load.duration_s) as progress:
-        result = run_scenario(scenario, backend=backend, progress=progress, compose=args.compose)
-    results_path, report_path = write_reports(result, args.report_dir)
+    try:
+        with LiveProgress(err, scenario.load.duration_s) as progress:
+            result = run_scenario(
+                scenario,
+                backend=backend,
+                progress=progress,
+                settings=settings,
+                report_dir=args.report_dir,
+            )
+    except HarnessServiceLost as lost:
+        err.print(f"serving-chaos: the run is invalid: {lost}", markup=False, highlight=False)
+        err.print(f"partial results written to {args.report_dir}", markup=False, highlight=False)
+        return EXIT_TOPOLOGY
     print_verdict(result, out)
+    results_path, report_path = args.report_dir / "results.json", args.report_dir / "report.html"
     out.print(
         f"wrote {results_path} and {report_path}", markup=False, highlight=False, soft_wrap=True
     )
@@ -64,7 +80,7 @@ def _cmd_load(args: argparse.Namespace) -> int:
 
 
 def _cmd_endpoint(args: argparse.Namespace) -> int:
-    from harness import endpoint
+    from harness.servers import endpoint
 
     try:
         config = endpoint.config_from_args(args)
@@ -75,7 +91,7 @@ def _cmd_endpoint(args: argparse.Namespace) -> int:
 
 
 def _cmd_stub(args: argparse.Namespace) -> int:
-    from harness import stub
+    from harness.servers import stub
 
     try:
         config = stub.config_from_args(args)
@@ -86,7 +102,7 @@ def _cmd_stub(args: argparse.Namespace) -> int:
 
 
 def _cmd_image(args: argparse.Namespace) -> int:
-    from harness.compose_tools import build_image
+    from harness.system.compose_tools import build_image
 
     built = build_image(args.tag, args.base)
     Console().print(f"{built} tagged {args.tag}", markup=False, highlight=False)
@@ -94,14 +110,14 @@ def _cmd_image(args: argparse.Namespace) -> int:
 
 
 def _cmd_proxies(args: argparse.Namespace) -> int:
-    from harness.compose_tools import ProxySpec, create_proxies
+    from harness.system.compose_tools import ProxySpec, create_proxies
 
     create_proxies(args.api, [ProxySpec.parse(text) for text in args.proxy])
     return EXIT_PASSED
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from harness import endpoint, stub
+    from harness.servers import endpoint, stub
 
     parser = argparse.ArgumentParser(
         prog="serving-chaos",
@@ -143,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     stub.add_arguments(serve_stub)
     serve_stub.set_defaults(handler=_cmd_stub)
 
-    from harness.compose_tools import add_image_arguments, add_proxies_arguments
+    from harness.system.compose_tools import add_image_arguments, add_proxies_arguments
 
     image = commands.add_parser("image", help="build the serving image for docker compose up")
     add_image_arguments(image)
@@ -167,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"serving-chaos: error: {exc}", markup=False, highlight=False)
         return EXIT_USAGE
     except TopologyError as exc:
-        err.print(f"serving-chaos: could not bring the topology up: {exc}", markup=False)
+        err.print(f"serving-chaos: a service failed: {exc}", markup=False, highlight=False)
         return EXIT_TOPOLOGY
     except ChaosError as exc:
         err.print(f"serving-chaos: error: {exc}", markup=False, highlight=False)

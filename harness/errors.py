@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harness.budgets import Budget
+    from harness.scenario.budgets import Budget
+    from harness.verdict.results import RunResult
 
 
 class ChaosError(Exception):
@@ -41,10 +42,44 @@ class TopologyError(ChaosError):
         super().__init__(text)
 
 
-class BudgetViolation(ChaosError):
-    """A budget did not hold; carries the budget and what was observed."""
+class HarnessServiceLost(TopologyError):
+    """A service the harness itself depends on (Toxiproxy) died during a run: the run is
+    invalid. ``result`` holds what was measured until then."""
 
-    def __init__(self, budget: Budget, observed: Any, message: str) -> None:
+    def __init__(self, service: str, message: str, *, logs: str = "", result: RunResult) -> None:
+        self.service = service
+        self.result = result
+        super().__init__(message, logs=logs)
+
+
+class BudgetViolation(ChaosError):
+    """A budget did not hold: carries the budget (with its phase), what was observed, every
+    violated budget's result and the whole run's result."""
+
+    def __init__(
+        self,
+        budget: Budget,
+        observed: Any,
+        message: str,
+        *,
+        result: RunResult | None = None,
+    ) -> None:
         self.budget = budget
         self.observed = observed
+        self.result = result
         super().__init__(message)
+
+    @property
+    def phase(self) -> str:
+        return self.budget.phase
+
+
+def transport_cause(exc: BaseException, timeout_s: float) -> str:
+    """What went wrong talking to a service, for a "(caused by ...)" clause: a timeout says
+    how long was waited; anything else names its type and message."""
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, TimeoutError):
+        return f"no answer within {timeout_s:g}s"
+    if isinstance(reason, BaseException):
+        return f"{type(reason).__name__}: {reason}"
+    return str(reason)

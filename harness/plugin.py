@@ -6,19 +6,20 @@ Kept light on purpose: nothing heavy (aiohttp, the engine) is imported until a f
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from harness.backend import BACKENDS
+from harness.errors import BudgetViolation
+from harness.system.backends import BACKENDS
 
 if TYPE_CHECKING:
-    from harness.results import RunResult
     from harness.scenario import Scenario
-    from harness.topology import Topology
+    from harness.system import HostSettings, Topology
+    from harness.verdict.results import RunResult
 
 DEFAULT_BACKEND = "auto"
 
@@ -30,6 +31,8 @@ class ChaosSettings:
     backend: str = DEFAULT_BACKEND
     report_dir: Path | None = None
     compose: Path | None = None
+    # What the host says (toxiproxy-server, base image), read once at configure time.
+    host: HostSettings | None = None
 
 
 @dataclass(slots=True)
@@ -74,10 +77,14 @@ def _resolve(config: pytest.Config) -> ChaosSettings:
         )
     report_dir = config.getoption("chaos_report_dir") or config.getini("chaos_report_dir")
     compose = config.getoption("chaos_compose") or config.getini("chaos_compose")
+    compose_path = Path(compose) if compose else None
+    from harness.system.settings import HostSettings
+
     return ChaosSettings(
         backend=backend,
         report_dir=Path(report_dir) if report_dir else None,
-        compose=Path(compose) if compose else None,
+        compose=compose_path,
+        host=HostSettings.from_environment(compose=compose_path),
     )
 
 
@@ -112,7 +119,7 @@ def chaos_settings(pytestconfig: pytest.Config) -> ChaosSettings:
     """The effective settings, with ``auto`` resolved to the backend this session will use.
 
     Override this fixture to change them per suite."""
-    from harness.backend import resolve_backend
+    from harness.system.backends import resolve_backend
 
     settings = pytestconfig.stash[_SETTINGS]
     return replace(settings, backend=resolve_backend(settings.backend))
@@ -120,21 +127,29 @@ def chaos_settings(pytestconfig: pytest.Config) -> ChaosSettings:
 
 @pytest.fixture(scope="session")
 def chaos_topology(chaos_settings: ChaosSettings) -> Iterator[Topology]:
-    """The default topology, started once per session and torn down at its end."""
-    from harness.backend import start_topology
-    from harness.scenario import EndpointSpec
+    """The default system (the reference endpoint and its feature store behind Toxiproxy),
+    started once per session and torn down at its end. ``chaos.run`` reuses it for every
+    scenario that runs against this very system."""
+    from harness.system import SystemSpec, backend_for, bring_up, open_backend
 
-    with start_topology(
-        EndpointSpec(), chaos_settings.backend, compose=chaos_settings.compose
-    ) as topology:
+    system = SystemSpec()
+    backend = backend_for(system, chaos_settings.backend)
+    with bring_up(system, open_backend(backend, _host(chaos_settings))) as topology:
         yield topology
 
 
 @pytest.fixture
 def chaos_proxies(chaos_topology: Topology) -> Topology:
-    """The session topology with every toxic removed and every proxy enabled *before* the test."""
-    chaos_topology.toxiproxy.reset()
+    """The session topology reset *before* the test: services resumed, every proxy enabled
+    with no toxic, every stub's HTTP fault cleared."""
+    chaos_topology.reset()
     return chaos_topology
+
+
+def _host(settings: ChaosSettings) -> HostSettings:
+    from harness.system.settings import HostSettings
+
+    return settings.host if settings.host is not None else HostSettings()
 
 
 def _slug(nodeid: str) -> str:
@@ -158,14 +173,14 @@ class ChaosRunner:
         return load_scenario(path)
 
     def run(self, scenario: str | Path | Scenario, *, check: bool = True) -> RunResult:
+        """Run ``scenario``; with ``check``, a violated budget raises BudgetViolation (its
+        message is the verdict table; ``.budget``, ``.phase`` and ``.observed`` say which)."""
         from harness.errors import ChaosError
         from harness.report import render_text, write_reports
-        from harness.runner import run_scenario
 
         try:
             spec = scenario if not isinstance(scenario, (str, Path)) else self.load(scenario)
-            settings = self._settings
-            result = run_scenario(spec, backend=settings.backend, compose=settings.compose)
+            result = self._run(spec)
         except ChaosError as exc:
             pytest.fail(f"serving-chaos could not run the scenario: {exc}", pytrace=False)
         self.results.append(result)
@@ -182,8 +197,44 @@ class ChaosRunner:
             f"{'PASS' if result.passed else 'FAIL'} {result.scenario} ({node.nodeid})"
         )
         if check and not result.passed:
-            pytest.fail(text, pytrace=False)
+            _raise_violation(result, text)
         return result
+
+    def _run(self, spec: Scenario) -> RunResult:
+        """On the session topology when the scenario's system is that one (and its faults need
+        no container limits); on a system of its own otherwise."""
+        from faults import ResourceLimit
+        from harness.run.runner import run_on, run_scenario
+        from harness.system import SystemSpec
+
+        settings = self._settings
+        limits = any(isinstance(f.fault, ResourceLimit) for f in spec.faults)
+        if spec.system == SystemSpec() and not limits:
+            topology: Topology = self._request.getfixturevalue("chaos_topology")
+            return run_on(topology, spec)
+        return run_scenario(spec, backend=settings.backend, settings=_host(settings))
+
+
+def _raise_violation(result: RunResult, text: str) -> None:
+    failed = result.failed_budgets
+    if not failed:
+        # Every budget held but the run itself is invalid (the generator fell behind).
+        pytest.fail(text, pytrace=False)
+    first = failed[0]
+    raise BudgetViolation(first.budget, first.observed, text, result=result)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A violated budget reads as the verdict table, not as a traceback into the harness."""
+    report: pytest.TestReport = yield
+    if report.failed and call.excinfo is not None:
+        violation = call.excinfo.value
+        if isinstance(violation, BudgetViolation):
+            report.longrepr = str(violation)
+    return report
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The load engine: arrival shapes, payloads, HTTP engines, worker processes and results."""
 
 from harness.loadgen.engine import Plan, Sink, Target
+from harness.loadgen.fanout import run_processes
 from harness.loadgen.payloads import (
     AcceptAny,
     FixedBody,
@@ -8,8 +9,6 @@ from harness.loadgen.payloads import (
     RecordsBody,
     SampleBodies,
 )
-from harness.loadgen.processes import run_processes
-from harness.loadgen.results import LoadResult
 from harness.loadgen.shapes import (
     Constant,
     Poisson,
@@ -23,6 +22,7 @@ from harness.loadgen.shapes import (
     take_share,
 )
 from harness.loadgen.stats import GeneratorStats
+from harness.loadgen.summary import LoadResult
 from harness.loadgen.trace import read_trace
 from harness.loadgen.worker import run_plan
 

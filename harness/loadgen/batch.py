@@ -13,8 +13,8 @@ from array import array
 
 import numpy as np
 
+from harness.loadgen.recorder import Recorder
 from harness.loadgen.stats import GeneratorStats
-from harness.recorder import Recorder
 
 # Requests buffered before they are recorded: large enough that numpy's per-call cost vanishes,
 # small enough (a few hundred KB) to be nothing next to the histograms.

@@ -14,10 +14,10 @@ import time
 from rich.console import Console
 
 from harness.errors import UsageError
+from harness.loadgen.fanout import run_processes
 from harness.loadgen.live import LoadProgress
 from harness.loadgen.options import plan_from
-from harness.loadgen.processes import run_processes
-from harness.loadgen.results import LoadResult
+from harness.loadgen.summary import LoadResult
 
 
 def run_load(args: argparse.Namespace) -> int:

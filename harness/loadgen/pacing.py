@@ -24,10 +24,10 @@ import numpy as np
 from harness.errors import UsageError
 from harness.loadgen.batch import Batch
 from harness.loadgen.engine import Plan, Sink
+from harness.loadgen.recorder import Recorder
 from harness.loadgen.shapes import peak_rate, take_share
 from harness.loadgen.stats import GeneratorStats
 from harness.loadgen.timer_slack import fine_timers
-from harness.recorder import Recorder
 
 NEVER = float("inf")
 # The longest single wait while idle, so a run that has nothing left to do notices its end.

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from harness.recorder import Floats, new_histogram, record_many, record_micros
+from harness.loadgen.histograms import Floats, new_histogram, record_many, record_micros
 
 # A request that leaves more than this after its intended start was sent late: the generator,
 # not the endpoint, added that time. Also the lag p99 above which a run is invalid.

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.backend import resolve_backend
-from harness.backends import unavailable_reason
-from harness.results import RunResult
-from harness.runner import run_scenario
+from harness.run.runner import run_scenario
 from harness.scenario import load_scenario
+from harness.system.backends import resolve_backend
+from harness.system.backends.docker import unavailable_reason
+from harness.verdict.results import RunResult
 
 pytestmark = pytest.mark.integration
 

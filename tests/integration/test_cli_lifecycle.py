@@ -157,8 +157,8 @@ def test_signal_mid_run_stops_every_child(tmp_path: Path, sig: signal.Signals) -
 
 
 def test_sigint_mid_run_on_docker_leaves_no_labelled_container(tmp_path: Path) -> None:
-    from harness.backends import connect, unavailable_reason
-    from harness.backends.labels import run_containers
+    from harness.system.backends.docker import connect, unavailable_reason
+    from harness.system.backends.docker.labels import run_containers
 
     reason = unavailable_reason()
     if reason is not None:

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.compose_tools import ProxySpec, create_proxies
 from harness.errors import UsageError
-from harness.ports import free_port
-from harness.processes import ChildProcess, HttpReady
-from harness.toxiproxy import ToxiproxyClient, find_toxiproxy_server
+from harness.system.backends.children import ChildProcess
+from harness.system.compose_tools import ProxySpec, create_proxies
+from harness.system.ports import free_port
+from harness.system.readiness import HttpReady
+from harness.system.toxiproxy import ToxiproxyClient, find_toxiproxy_server
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import UsageError
-from harness.runner import run_scenario
+from harness.run.runner import run_scenario
 from harness.scenario import parse_scenario
 
 pytestmark = pytest.mark.integration
@@ -84,7 +84,12 @@ def test_a_target_command_cannot_run_on_docker(tmp_path: Path) -> None:
 
 
 def test_a_users_image_runs_on_docker_behind_toxiproxy() -> None:
-    from harness.backends import ImageRecipe, connect, ensure_serving_image, unavailable_reason
+    from harness.system.backends.docker import (
+        ImageRecipe,
+        connect,
+        ensure_serving_image,
+        unavailable_reason,
+    )
 
     reason = unavailable_reason()
     if reason is not None:

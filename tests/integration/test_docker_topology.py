@@ -15,8 +15,8 @@ import pytest
 
 from faults.container import Crash, Pause
 from harness.errors import ProvisioningError, TopologyError
-from harness.ports import LOOPBACK, free_port
-from harness.scenario import EndpointSpec
+from harness.system import SystemSpec, Topology, bring_up
+from harness.system.ports import LOOPBACK, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ BODY = json.dumps({"dataframe_records": [{"id": 1}]}).encode()
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
-    from harness.backends import connect
+    from harness.system.backends.docker import connect
 
     try:
         engine = connect(timeout_s=5)
@@ -37,7 +37,7 @@ def client() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def image(client: Any) -> str:
-    from harness.backends import ensure_serving_image
+    from harness.system.backends.docker import ensure_serving_image
 
     try:
         return ensure_serving_image(client)
@@ -45,24 +45,23 @@ def image(client: Any) -> str:
         pytest.skip(f"serving image cannot be built here: {exc}")
 
 
-@pytest.fixture(scope="module")
-def module_stack(client: Any, image: str) -> Iterator[Any]:
-    from harness.backends import docker_stack
+def _docker(client: Any, image: str, compose: Any = None) -> Any:
+    from harness.system.backends.docker import DockerBackend, DockerSettings
 
-    with docker_stack(EndpointSpec(), image=image, client=client) as stack:
-        yield stack
+    return DockerBackend(DockerSettings(serving_image=image, compose=compose), client=client)
+
+
+@pytest.fixture(scope="module")
+def module_stack(client: Any, image: str) -> Iterator[Topology]:
+    with bring_up(SystemSpec(), _docker(client, image)) as topology:
+        yield topology
 
 
 @pytest.fixture
-def stack(module_stack: Any) -> Any:
+def stack(module_stack: Topology) -> Topology:
     # Reset before the test, not after: a fault left by a failed test must not leak into this one.
-    endpoint = module_stack.container("endpoint")
-    endpoint.reload()
-    if endpoint.status == "paused":
-        endpoint.unpause()
-    elif endpoint.status != "running":
-        endpoint.start()
-    _wait_ok(f"{module_stack.topology.endpoint_direct_url}/health", timeout_s=20)
+    module_stack.reset()
+    _wait_ok(f"{module_stack.endpoint_direct_url}/health", timeout_s=20)
     return module_stack
 
 
@@ -110,8 +109,15 @@ async def _constant_load(url: str, rate: float, duration_s: float) -> list[tuple
     return results
 
 
+def _containers_of(client: Any, run_id: str) -> list[Any]:
+    from harness.system.backends.docker.labels import run_containers
+
+    found: list[Any] = run_containers(client, run_id)
+    return found
+
+
 def _run_labelled(client: Any) -> set[str]:
-    from harness.backends.labels import run_containers
+    from harness.system.backends.docker.labels import run_containers
 
     return {c.id for c in run_containers(client)}
 
@@ -119,15 +125,13 @@ def _run_labelled(client: Any) -> set[str]:
 def test_topology_serves_through_the_endpoint_proxy_and_leaves_nothing(
     client: Any, image: str
 ) -> None:
-    from harness.backends import docker_stack
-
-    with docker_stack(EndpointSpec(), image=image, client=client) as stack:
-        topology = stack.topology
+    with bring_up(SystemSpec(), _docker(client, image)) as topology:
         assert _invoke(topology.invocations_url) == 200
         assert topology.toxiproxy.proxy("feature-store").enabled
         assert "2.12.0" in (topology.toxiproxy.version() or "")
         assert set(topology.pids) == {"toxiproxy", "feature-store", "endpoint"}
-        labelled = {c.id for c in stack.containers.values()}
+        services = {**topology.owned, **topology.containers}.values()
+        labelled = {svc.container.id for svc in services}  # type: ignore[attr-defined]
         assert labelled <= _run_labelled(client)
     assert not labelled & _run_labelled(client)
 
@@ -137,7 +141,7 @@ def test_pausing_the_endpoint_shows_a_latency_spike_of_about_the_pause(stack: An
     fault = Pause("endpoint")
 
     async def scenario() -> list[tuple[float, float]]:
-        load = asyncio.ensure_future(_constant_load(stack.topology.invocations_url, rate, 3.5))
+        load = asyncio.ensure_future(_constant_load(stack.invocations_url, rate, 3.5))
         await asyncio.sleep(1.0)
         await asyncio.to_thread(fault.apply, stack, "freeze")
         try:
@@ -155,7 +159,7 @@ def test_pausing_the_endpoint_shows_a_latency_spike_of_about_the_pause(stack: An
 
 
 def test_killing_the_endpoint_fails_requests_until_it_is_restarted(stack: Any) -> None:
-    url = stack.topology.invocations_url
+    url = stack.invocations_url
     assert _invoke(url) == 200
     crash = Crash("endpoint")
     crash.apply(stack, "crash")
@@ -164,47 +168,69 @@ def test_killing_the_endpoint_fails_requests_until_it_is_restarted(stack: Any) -
         assert 200 not in statuses, statuses
     finally:
         crash.revert(stack, "crash")
-    _wait_ok(f"{stack.topology.endpoint_direct_url}/health", timeout_s=20)
+    _wait_ok(f"{stack.endpoint_direct_url}/health", timeout_s=20)
     assert _invoke(url) == 200
 
 
 def test_wrong_image_name_is_a_clear_error_and_cleans_up(client: Any) -> None:
-    from harness.backends import docker_stack
-
     before = _run_labelled(client)
     missing = "serving-chaos/no-such-image:0"
     with (
         pytest.raises(TopologyError, match=r"no-such-image:0.*not found"),
-        docker_stack(EndpointSpec(), image=missing, client=client),
+        bring_up(SystemSpec(), _docker(client, missing)),
     ):
         pass
     assert _run_labelled(client) <= before  # the reaper may remove dead runs meanwhile
 
 
 def test_a_service_that_never_gets_healthy_fails_with_its_logs(client: Any) -> None:
-    from harness.backends.containers import ContainerReady, ServiceSpec, start_container
-    from harness.backends.docker_topology import remove_run
-    from harness.backends.images import LOCAL_BASE
-    from harness.backends.labels import new_run_id
+    from harness.system.backends.base import Image, Service
+    from harness.system.backends.docker.images import LOCAL_BASE
+    from harness.system.readiness import HttpReady
 
-    run_id = new_run_id()
     script = "print('warming the model cache', flush=True); import time; time.sleep(60)"
-    service = ServiceSpec("slowpoke", LOCAL_BASE, ("python3", "-c", script))
-    try:
-        container = start_container(client, run_id, service)
-        url = f"http://{LOOPBACK}:{free_port()}/health"
-        with pytest.raises(TopologyError) as caught:
-            ContainerReady(url, timeout_s=2.0).wait("slowpoke", container)
-    finally:
-        remove_run(client, run_id)
+    url = f"http://{LOOPBACK}:{free_port()}/health"
+    slowpoke = Service(
+        "slowpoke", Image(LOCAL_BASE, ("python3", "-c", script)), HttpReady(url, 2.0)
+    )
+    backend = _docker(client, LOCAL_BASE)
+    with pytest.raises(TopologyError) as caught, backend:
+        backend.start(slowpoke)
     assert "did not answer" in str(caught.value)
     assert "warming the model cache" in caught.value.logs
+    assert not _run_labelled(client) & {c.id for c in _containers_of(client, backend.run_id)}
+
+
+def test_a_compose_healthcheck_that_fails_stops_the_start_with_the_logs(
+    client: Any, image: str
+) -> None:
+    from harness.system.backends.docker.compose import parse_compose
+
+    compose = parse_compose(
+        {
+            "services": {
+                "feature-store": {
+                    "image": "ignored:tag",
+                    "healthcheck": {
+                        "test": ["CMD", "python3", "-c", "print('model not loaded'); exit(1)"],
+                        "interval": "100ms",
+                        "retries": 2,
+                    },
+                }
+            }
+        }
+    )
+    with (
+        pytest.raises(TopologyError, match="feature-store: its healthcheck reports unhealthy"),
+        bring_up(SystemSpec(), _docker(client, image, compose)),
+    ):
+        pass
 
 
 def test_reaper_removes_containers_of_a_dead_run_only(client: Any, module_stack: Any) -> None:
-    from harness.backends import reap_dead_runs
-    from harness.backends.images import LOCAL_BASE
-    from harness.backends.labels import OWNER_PID, OWNER_START, RUN, SERVICE
+    from harness.system.backends.docker import reap_dead_runs
+    from harness.system.backends.docker.images import LOCAL_BASE
+    from harness.system.backends.docker.labels import OWNER_PID, OWNER_START, RUN, SERVICE
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
                           capture_output=True, text=True)  # fmt: skip
@@ -217,15 +243,14 @@ def test_reaper_removes_containers_of_a_dead_run_only(client: Any, module_stack:
     )
     reaped = reap_dead_runs(client)
     assert orphan.name in reaped
-    alive = {c.id for c in module_stack.containers.values()}
+    alive = {svc.container.id for svc in module_stack.containers.values()}
     assert alive <= _run_labelled(client)
 
 
 def test_a_compose_file_sets_the_limits_and_environment_of_the_services(
     client: Any, image: str
 ) -> None:
-    from harness.backends import docker_stack
-    from harness.backends.compose import parse_compose
+    from harness.system.backends.docker.compose import parse_compose
 
     compose = parse_compose(
         {
@@ -238,14 +263,14 @@ def test_a_compose_file_sets_the_limits_and_environment_of_the_services(
             }
         }
     )
-    with docker_stack(EndpointSpec(), image=image, client=client, compose=compose) as stack:
+    with bring_up(SystemSpec(), _docker(client, image, compose)) as stack:
         endpoint = stack.container("endpoint")
         endpoint.reload()
         host = endpoint.attrs["HostConfig"]
         env = endpoint.attrs["Config"]["Env"]
         store = stack.container("feature-store")
         store.reload()
-        assert _invoke(stack.topology.invocations_url) == 200
+        assert _invoke(stack.invocations_url) == 200
     assert (host["CpuQuota"], host["CpuPeriod"]) == (50_000, 100_000)
     assert host["Memory"] == 300 << 20
     assert "MODEL_NOTE=from-compose" in env

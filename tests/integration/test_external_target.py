@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from harness.errors import TopologyError
-from harness.ports import free_port
-from harness.processes import ChildProcess, HttpReady
-from harness.runner import run_scenario
+from harness.run.runner import run_scenario
 from harness.scenario import parse_scenario
+from harness.system.backends.children import ChildProcess
+from harness.system.ports import free_port
+from harness.system.readiness import HttpReady
 
 pytestmark = pytest.mark.integration
 

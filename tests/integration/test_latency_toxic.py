@@ -7,10 +7,11 @@ from dataclasses import replace
 import pytest
 
 from faults import ScheduledFault, Toxic
-from harness.budgets import Budget
-from harness.runner import run_on
-from harness.scenario import FEATURE_STORE_PROXY, LoadSpec, Scenario
-from harness.topology import Topology
+from harness.run.runner import run_on
+from harness.scenario import LoadSpec, Scenario
+from harness.scenario.budgets import Budget
+from harness.servers.stub.config import DEFAULT_NAME as FEATURE_STORE_PROXY
+from harness.system.topology import Topology
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,10 @@ from aiohttp import web
 from harness.errors import UsageError
 from harness.loadgen import Constant, Plan, PredictionsPerRecord, RecordsBody, Target
 from harness.loadgen.curl import curl_available
+from harness.loadgen.histograms import Tally
 from harness.loadgen.pacing import run_paced
+from harness.loadgen.recorder import Recorder
 from harness.loadgen.stats import GeneratorStats
-from harness.recorder import Recorder, Tally
 from tests.threaded_server import serve_in_thread
 
 pytestmark = pytest.mark.integration

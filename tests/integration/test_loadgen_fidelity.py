@@ -18,7 +18,7 @@ from harness.cli import main
 from harness.loadgen import Constant, Plan, Target, run_plan
 from harness.loadgen.curl import curl_available
 from harness.loadgen.pacing import run_paced
-from harness.recorder import Recorder
+from harness.loadgen.recorder import Recorder
 from tests.threaded_server import serve_in_thread
 
 pytestmark = pytest.mark.integration

@@ -14,10 +14,11 @@ import pytest
 
 from harness.errors import UsageError
 from harness.loadgen import Constant, Plan, Target
+from harness.loadgen.histograms import Tally
 from harness.loadgen.http1 import reachable_address
 from harness.loadgen.pacing import run_paced
+from harness.loadgen.recorder import Recorder
 from harness.loadgen.stats import GeneratorStats
-from harness.recorder import Recorder, Tally
 
 pytestmark = pytest.mark.integration
 

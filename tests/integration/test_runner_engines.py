@@ -11,11 +11,12 @@ from dataclasses import replace
 import pytest
 
 from faults import ScheduledFault, Toxic
-from harness.load import run_open_loop
-from harness.recorder import Recorder
-from harness.runner import run_on
-from harness.scenario import FEATURE_STORE_PROXY, LoadSpec, Scenario
-from harness.topology import Topology
+from harness.loadgen.recorder import Recorder
+from harness.run.load import run_open_loop
+from harness.run.runner import run_on
+from harness.scenario import LoadSpec, Scenario
+from harness.servers.stub.config import DEFAULT_NAME as FEATURE_STORE_PROXY
+from harness.system.topology import Topology
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.runner import run_scenario
+from harness.run.runner import run_scenario
 from harness.scenario import load_scenario
 
 pytestmark = pytest.mark.integration

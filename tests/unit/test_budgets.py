@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.budgets import OPERATORS, PLAIN_METRICS, Budget, BudgetResult, evaluate
+from harness.scenario.budgets import OPERATORS, PLAIN_METRICS, Budget
+from harness.verdict.budgets import BudgetResult, evaluate
 
 
 @dataclass

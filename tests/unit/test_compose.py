@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from harness.backends.compose import (
+from harness.errors import ScenarioError
+from harness.system.backends.docker.compose import (
     Build,
     HealthCheck,
     Limits,
     load_compose,
     parse_compose,
 )
-from harness.errors import ScenarioError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +35,8 @@ def test_shipped_compose_file_holds_the_default_topology_on_host_networking() ->
     assert endpoint.depends_on["feature-store"] == "service_healthy"
     assert endpoint.depends_on["proxies"] == "service_completed_successfully"
     assert endpoint.healthcheck is not None
-    assert endpoint.healthcheck.interval_s == 2.0
+    assert endpoint.healthcheck.interval_s == 1.0
+    assert endpoint.environment["PORT"] == "8080"
     assert compose.services["toxiproxy"].image == "ghcr.io/shopify/toxiproxy:2.12.0"
 
 

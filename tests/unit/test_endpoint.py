@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.endpoint import (
+from harness.servers.endpoint import (
     Admission,
     ApiError,
     EndpointConfig,
@@ -26,8 +26,8 @@ from harness.endpoint import (
     make_app,
     parse_records,
 )
-from harness.stub import StubConfig, features_for
-from harness.stub import make_app as make_stub_app
+from harness.servers.stub import StubConfig, features_for
+from harness.servers.stub import make_app as make_stub_app
 
 Client = TestClient[web.Request, web.Application]
 INVOKE = "/invocations"
@@ -245,7 +245,9 @@ def test_endpoint_calls_stub_once_per_record_and_scores_its_features() -> None:
     async def scenario() -> None:
         async with _client(make_stub_app(StubConfig(seed=4))) as stub:
             url = str(stub.make_url("/"))
-            async with _endpoint(EndpointConfig(feature_store_url=url, seed=2)) as client:
+            async with _endpoint(
+                EndpointConfig(upstreams=(("feature-store", url),), seed=2)
+            ) as client:
                 status, body = await _post(client, {"dataframe_records": records})
                 endpoint_text = await _metrics(client)
             stub_text = await _metrics(stub)
@@ -277,7 +279,7 @@ def test_upstream_error_status_is_502() -> None:
             fault = {"status": 500, "rate": 1.0}
             async with stub.put("/_chaos/faults", json=fault) as resp:
                 assert resp.status == 200
-            config = EndpointConfig(feature_store_url=str(stub.make_url("/")))
+            config = EndpointConfig(upstreams=(("feature-store", str(stub.make_url("/"))),))
             async with _endpoint(config) as client:
                 status, body = await _post(client, {"instances": _rows(3)})
                 text = await _metrics(client)
@@ -294,7 +296,7 @@ def test_unreachable_feature_store_is_502() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    config = EndpointConfig(feature_store_url=f"http://127.0.0.1:{port}")
+    config = EndpointConfig(upstreams=(("feature-store", f"http://127.0.0.1:{port}"),))
 
     async def scenario() -> None:
         async with _endpoint(config) as client:
@@ -312,7 +314,7 @@ def test_slow_feature_store_is_504() -> None:
             async with stub.put("/_chaos/faults", json=fault) as resp:
                 assert resp.status == 200
             config = EndpointConfig(
-                feature_store_url=str(stub.make_url("/")), upstream_timeout_s=0.05
+                upstreams=(("feature-store", str(stub.make_url("/"))),), upstream_timeout_s=0.05
             )
             async with _endpoint(config) as client:
                 status, body = await _post(client, {"inputs": [{"entity_id": "a"}]})
@@ -555,7 +557,7 @@ def test_cli_flags_build_config() -> None:
     assert config_from_args(parser.parse_args(argv)) == EndpointConfig(
         port=0,
         name="churn",
-        feature_store_url="http://127.0.0.1:9",
+        upstreams=(("feature-store", "http://127.0.0.1:9"),),
         concurrency=2,
         max_queue=3,
         overflow_status=503,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from harness.endpoint import EndpointConfig, add_arguments, config_from_args, config_to_argv
+import pytest
+
+from harness.servers.endpoint import EndpointConfig, add_arguments, config_from_args, config_to_argv
 
 EVERYTHING = EndpointConfig(
     name="churn",
-    feature_store_url="http://127.0.0.1:9",
-    enrichment_url="http://127.0.0.1:10",
+    upstreams=(("feature-store", "http://127.0.0.1:9"), ("enrichment", "http://127.0.0.1:10")),
     auth_token="-starts-with-a-dash",
     concurrency=2,
     max_queue=3,
@@ -66,8 +67,19 @@ def test_every_field_but_host_and_port_differs_in_the_fixture() -> None:
 
 def test_config_round_trips_through_argv() -> None:
     argv = config_to_argv(EVERYTHING)
-    assert len(argv) == len(dataclasses.fields(EndpointConfig)) - 2
+    # One flag per field but host and port, and one --upstream per upstream.
+    fields = len(dataclasses.fields(EndpointConfig)) - 2
+    assert len(argv) == fields - 1 + len(EVERYTHING.upstreams)
     assert _parse(argv) == EVERYTHING
+
+
+def test_old_upstream_flags_and_upstream_name_checks() -> None:
+    aliased = _parse(["--feature-store-url", "http://127.0.0.1:9"])
+    assert aliased.upstreams == (("feature-store", "http://127.0.0.1:9"),)
+    with pytest.raises(ValueError, match="upstreams"):
+        EndpointConfig(upstreams=(("payments", "http://127.0.0.1:9"),))
+    with pytest.raises(ValueError, match="NAME=URL"):
+        _parse(["--upstream", "feature-store"])
 
 
 def test_defaults_give_no_flags_and_no_flags_give_defaults() -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from harness.endpoint import EndpointConfig, TokenBucket
+from harness.servers.endpoint import EndpointConfig, TokenBucket
 from tests.unit.test_endpoint import (
     INVOKE,
     _endpoint,
@@ -177,7 +177,7 @@ HELD = {"inputs": [{"entity_id": "a"}]}
         # Waiting between retries of an unreachable enrichment API.
         EndpointConfig(
             concurrency=1,
-            enrichment_url="http://127.0.0.1:1",
+            upstreams=(("enrichment", "http://127.0.0.1:1"),),
             upstream_backoff_base_s=20,
             upstream_backoff_cap_s=20,
             retry_budget_tokens=0,
@@ -185,7 +185,7 @@ HELD = {"inputs": [{"entity_id": "a"}]}
         # Sharing a single-flight call to the same unreachable API.
         EndpointConfig(
             concurrency=2,
-            enrichment_url="http://127.0.0.1:1",
+            upstreams=(("enrichment", "http://127.0.0.1:1"),),
             cache_ttl_s=60,
             upstream_backoff_base_s=20,
             upstream_backoff_cap_s=20,

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.endpoint import LogisticModel
-from harness.endpoint.model import NO_FEATURES
+from harness.servers.endpoint import LogisticModel
+from harness.servers.endpoint.model import NO_FEATURES
 
 WIDTH = 8
 BUCKETS = 8

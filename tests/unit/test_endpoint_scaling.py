@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from harness.endpoint import Autoscaler, EndpointConfig
+from harness.servers.endpoint import Autoscaler, EndpointConfig
 from tests.unit.test_endpoint import _endpoint, _metrics, _post, _run, _sample, _wait_for_metric
 
 # Time-compressed windows: seconds of fake clock, not minutes.

@@ -9,11 +9,11 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from harness.endpoint import Admission
-from harness.endpoint.histogram import LoopHistogram
-from harness.endpoint.request_counts import RequestCounts
-from harness.endpoint.responses import predictions_response
-from harness.server import new_event_loop
+from harness.servers.endpoint import Admission
+from harness.servers.endpoint.histogram import LoopHistogram
+from harness.servers.endpoint.request_counts import RequestCounts
+from harness.servers.endpoint.responses import predictions_response
+from harness.servers.serve import new_event_loop
 
 _BUCKETS = (0.001, 0.01, 0.1, 1.0, 10.0)
 

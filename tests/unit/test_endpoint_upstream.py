@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from harness.endpoint import EndpointConfig, LogisticModel, LookupCache, RetryBudget
-from harness.stub import StubConfig, features_for
-from harness.stub import make_app as make_stub_app
+from harness.servers.endpoint import EndpointConfig, LogisticModel, LookupCache, RetryBudget
+from harness.servers.stub import StubConfig, features_for
+from harness.servers.stub import make_app as make_stub_app
 from tests.unit.test_endpoint import Client, _client, _endpoint, _metrics, _post, _run, _sample
 
 FEATURES = "/features/{key}"
@@ -39,7 +39,8 @@ def test_only_retryable_failures_are_retried(status: int, attempts: int) -> None
     async def scenario() -> None:
         async with _stub({"status": status}) as stub:
             config = EndpointConfig(
-                feature_store_url=str(stub.make_url("/")), upstream_backoff_base_s=0.001
+                upstreams=(("feature-store", str(stub.make_url("/"))),),
+                upstream_backoff_base_s=0.001,
             )
             async with _endpoint(config) as client:
                 got, body = await _post(client, {"inputs": [{"entity_id": "a"}]})
@@ -61,7 +62,7 @@ def test_a_retry_rescues_an_intermittent_failure() -> None:
         # rate 0.5 with the stub's seeded dice: some calls fail, and a retry gets through.
         async with _stub({"status": 503, "rate": 0.5}) as stub:
             config = EndpointConfig(
-                feature_store_url=str(stub.make_url("/")),
+                upstreams=(("feature-store", str(stub.make_url("/"))),),
                 upstream_backoff_base_s=0.001,
                 upstream_max_attempts=5,
                 retry_budget_tokens=0,
@@ -86,7 +87,7 @@ def test_retry_budget_stops_retries_from_multiplying_load(
     async def scenario() -> None:
         async with _stub({"status": 503}) as stub:
             config = EndpointConfig(
-                feature_store_url=str(stub.make_url("/")),
+                upstreams=(("feature-store", str(stub.make_url("/"))),),
                 upstream_backoff_base_s=0.0,
                 retry_budget_tokens=tokens,
             )
@@ -118,7 +119,9 @@ def test_retry_budget_refills_on_success() -> None:
 def test_cache_answers_repeats_without_an_upstream_call() -> None:
     async def scenario() -> None:
         async with _stub() as stub:
-            config = EndpointConfig(feature_store_url=str(stub.make_url("/")), cache_ttl_s=60)
+            config = EndpointConfig(
+                upstreams=(("feature-store", str(stub.make_url("/"))),), cache_ttl_s=60
+            )
             async with _endpoint(config) as client:
                 first = await _post(client, {"inputs": [{"entity_id": "a"}]})
                 second = await _post(client, {"inputs": [{"entity_id": "a"}]})
@@ -162,7 +165,7 @@ def test_single_flight_shares_one_call_among_concurrent_misses(
     async def scenario() -> None:
         async with _stub({"rate": 0.0, "latency_ms": 100}) as stub:
             config = EndpointConfig(
-                feature_store_url=str(stub.make_url("/")),
+                upstreams=(("feature-store", str(stub.make_url("/"))),),
                 cache_ttl_s=60,
                 single_flight=single_flight,
                 concurrency=6,
@@ -185,7 +188,7 @@ def test_enrichment_is_one_call_per_request_and_feeds_the_model() -> None:
 
     async def scenario() -> None:
         async with _stub() as enrich:
-            config = EndpointConfig(enrichment_url=str(enrich.make_url("/")), seed=3)
+            config = EndpointConfig(upstreams=(("enrichment", str(enrich.make_url("/"))),), seed=3)
             async with _endpoint(config) as client:
                 status, body = await _post(client, {"dataframe_records": records})
                 text = await _metrics(client)
@@ -203,7 +206,7 @@ def test_failed_enrichment_fails_the_request() -> None:
     async def scenario() -> None:
         async with _stub({"status": 500}) as enrich:
             config = EndpointConfig(
-                enrichment_url=str(enrich.make_url("/")), upstream_max_attempts=1
+                upstreams=(("enrichment", str(enrich.make_url("/"))),), upstream_max_attempts=1
             )
             async with _endpoint(config) as client:
                 status, body = await _post(client, {"inputs": [[1]]})

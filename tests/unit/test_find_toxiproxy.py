@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import harness.toxiproxy
+import harness.system.toxiproxy
 from harness.errors import ChaosError, ProvisioningError
-from harness.toxiproxy import find_toxiproxy_server
+from harness.system.toxiproxy import find_toxiproxy_server
 
 
 def _executable(folder: Path, name: str = "toxiproxy-server") -> Path:
@@ -25,7 +25,7 @@ def no_bundled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The project's tool folder, empty, so only env and PATH can answer."""
     folder = tmp_path / "tools-bin"
     folder.mkdir()
-    monkeypatch.setattr(harness.toxiproxy, "_PROJECT_TOOLS", folder)
+    monkeypatch.setattr(harness.system.toxiproxy, "_PROJECT_TOOLS", folder)
     return folder
 
 

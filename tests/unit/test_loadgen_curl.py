@@ -15,8 +15,8 @@ import pytest
 from harness.errors import UsageError
 from harness.loadgen import Constant, Plan, Target
 from harness.loadgen.pacing import run_paced
+from harness.loadgen.recorder import Recorder
 from harness.loadgen.timer_slack import fine_timers
-from harness.recorder import Recorder
 
 
 def test_missing_pycurl_is_a_usage_error_naming_the_way_out(

@@ -11,9 +11,9 @@ from harness.cli import main
 from harness.loadgen.engine import Target
 from harness.loadgen.options import engine_for
 from harness.loadgen.payloads import PredictionsPerRecord, RecordsBody, body_file
-from harness.loadgen.results import LoadResult
+from harness.loadgen.recorder import Recorder
 from harness.loadgen.stats import GeneratorStats
-from harness.recorder import Recorder
+from harness.loadgen.summary import LoadResult
 
 HDR = 1e-3
 
@@ -133,7 +133,7 @@ def test_load_against_a_url_nothing_listens_on_exits_2_with_a_clear_message(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from harness.cli import main
-    from harness.ports import free_port
+    from harness.system.ports import free_port
 
     url = f"http://127.0.0.1:{free_port()}/invocations"
     code = main(["load", "--url", url, "--rate", "5", "--duration", "0.4", "--workers", "1"])

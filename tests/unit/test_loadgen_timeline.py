@@ -10,14 +10,13 @@ from hdrh.histogram import HdrHistogram
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.recorder import (
-    Recorder,
+from harness.loadgen.histograms import (
     new_histogram,
     new_timeline_histogram,
     record_many,
     record_micros,
-    timeline_row,
 )
+from harness.loadgen.recorder import Recorder, timeline_row
 
 
 def _fill(recorder: Recorder, seconds: int) -> None:

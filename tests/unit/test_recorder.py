@@ -6,7 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.recorder import PhaseClock, PhaseStats, Recorder, Tally, timeline_row
+from harness.loadgen.histograms import Tally
+from harness.loadgen.recorder import Recorder, timeline_row
+from harness.run.phases import PhaseClock, PhaseStats, phase_stats
 
 # HDR histograms with 3 significant digits: any value is within 0.1 %.
 HDR = 1e-3
@@ -81,7 +83,7 @@ def test_gauge_keeps_max_per_second_and_per_phase() -> None:
 
     assert (recorder.buckets[1].queue_depth, recorder.buckets[1].inflight) == (7, 5)
     assert recorder.buckets[2].queue_depth == 1
-    phases = recorder.phase_stats(6.0)
+    phases = phase_stats(recorder, 6.0)
     assert phases["baseline"].value("max_queue_depth") == 7
     assert phases["during:slow"].value("max_queue_depth") == 1
     assert phases["overall"].value("max_queue_depth") == 7
@@ -102,7 +104,7 @@ def test_clock_without_faults_has_only_overall() -> None:
     assert clock.phase_names() == ["overall"]
     assert clock.phases_at(3.0) == ["overall"]
     assert clock.spans(5.0) == {"overall": (0.0, 5.0)}
-    assert list(Recorder().phase_stats(5.0)) == ["overall"]
+    assert list(phase_stats(Recorder(), 5.0)) == ["overall"]
 
 
 @pytest.mark.parametrize(
@@ -155,7 +157,7 @@ def test_phase_stats_merge_seconds_exactly() -> None:
     recorder.gauge(0.5, queue_depth=2, inflight=None)
     recorder.gauge(2.5, queue_depth=6, inflight=None)
 
-    stats = recorder.phase_stats(4.0)["overall"]
+    stats = phase_stats(recorder, 4.0)["overall"]
 
     # 101 latencies: 85 x 10 ms, 14 x 100 ms, 2 x 1000 ms, in three seconds.
     assert [b.requests for b in recorder.seconds()] == [85, 14, 2]
@@ -181,7 +183,7 @@ def test_fractional_percentiles_are_read() -> None:
     for ms in [10.0] * 990 + [50.0] * 9 + [800.0]:
         _request(recorder, 0.5, ms)
 
-    stats = recorder.phase_stats(1.0)["overall"]
+    stats = phase_stats(recorder, 1.0)["overall"]
 
     assert stats.value("p99_ms") == pytest.approx(10.0, rel=HDR)
     assert stats.value("p99.9_ms") == pytest.approx(50.0, rel=HDR)
@@ -225,7 +227,7 @@ def test_phases_partition_the_requests_of_a_single_fault_run(
         _request(recorder, intended, 5.0, status)
 
     buckets = recorder.seconds()
-    phases = recorder.phase_stats(12.0)
+    phases = phase_stats(recorder, 12.0)
     parts = [phases[name] for name in ("baseline", "during:slow", "recovery")]
 
     assert phases["overall"].requests == sum(b.requests for b in buckets) == len(requests)

@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.loadgen.batch import Batch
+from harness.loadgen.recorder import Recorder
 from harness.loadgen.stats import GeneratorStats
-from harness.recorder import PhaseClock, Recorder
+from harness.run.phases import PhaseClock
 
 # (intended, service time, outcome): an outcome >= 0 is a status, else a failure's index.
 Request = tuple[float, float, int]

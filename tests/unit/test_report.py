@@ -11,10 +11,11 @@ from pathlib import Path
 from rich.console import Console
 
 from faults import FaultWindow
-from harness.budgets import Budget
-from harness.recorder import PhaseClock, Recorder
+from harness.loadgen.recorder import Recorder
 from harness.report import print_verdict, render_html, render_text, write_reports
-from harness.results import RunResult, judge
+from harness.run.phases import PhaseClock, phase_stats
+from harness.scenario.budgets import Budget
+from harness.verdict.results import RunResult, judge
 
 WINDOW = FaultWindow(
     name="slow",
@@ -43,7 +44,7 @@ def _result(scenario: str = "feature-store-latency") -> RunResult:
             t = second + n / 4
             recorder.offered(t)
             recorder.completed(t, t, t + ms / 1000, status=200, failure=None)
-    phases = recorder.phase_stats(12.0)
+    phases = phase_stats(recorder, 12.0)
     return RunResult(
         scenario=scenario,
         backend="process",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from faults import FaultWindow
-from harness.budgets import Budget
-from harness.recorder import PhaseClock, PhaseStats, Recorder
-from harness.results import RunResult, judge
+from harness.loadgen.recorder import Recorder
+from harness.run.phases import PhaseClock, PhaseStats, phase_stats
+from harness.scenario.budgets import Budget
+from harness.verdict.results import RunResult, judge
 
 WINDOW = FaultWindow(
     name="slow",
@@ -52,7 +53,7 @@ def _result(
     windows: tuple[FaultWindow, ...] = (WINDOW,),
     valid: bool = True,
 ) -> RunResult:
-    phases = recorder.phase_stats(12.0)
+    phases = phase_stats(recorder, 12.0)
     return RunResult(
         scenario="feature-store-latency",
         backend="process",
@@ -69,14 +70,14 @@ def _result(
 
 
 def test_without_faults_only_overall() -> None:
-    phases = _record([10.0] * 3, windows=()).phase_stats(3.0)
+    phases = phase_stats(_record([10.0] * 3, windows=()), 3.0)
 
     assert list(phases) == ["overall"]
     assert _seconds_of(phases["overall"]) == [0, 1, 2]
 
 
 def test_one_window_splits_twelve_seconds_into_phases() -> None:
-    phases = _record([10.0] * 12).phase_stats(12.0)
+    phases = phase_stats(_record([10.0] * 12), 12.0)
 
     assert list(phases) == ["overall", "baseline", "during:slow", "recovery"]
     assert _seconds_of(phases["overall"]) == list(range(12))
@@ -93,7 +94,7 @@ def test_phase_edges_are_exact_not_rounded_to_seconds() -> None:
     for intended in (4.002, 4.003, 8.003, 8.004):
         recorder.completed(intended, intended, intended + 0.01, status=200, failure=None)
 
-    phases = recorder.phase_stats(12.0)
+    phases = phase_stats(recorder, 12.0)
 
     assert [phases[p].requests for p in ("baseline", "during:slow", "recovery")] == [1, 2, 1]
     assert recorder.buckets[4].requests == 2

@@ -8,7 +8,6 @@ import pytest
 
 from faults import Crash, HttpError, Pause, ProxyDown, ResourceLimit, ScheduledFault, Stop, Toxic
 from faults.http import HttpFault
-from harness.budgets import Budget
 from harness.errors import ChaosError, ScenarioError
 from harness.scenario import (
     EndpointSpec,
@@ -18,6 +17,7 @@ from harness.scenario import (
     load_scenario,
     parse_scenario,
 )
+from harness.scenario.budgets import Budget
 
 SHIPPED = (
     Path(__file__).resolve().parents[2] / "suites" / "scenarios" / "feature_store_latency.yaml"
@@ -472,7 +472,21 @@ def test_custom_command_target_and_body() -> None:
     target = scenario.target
     assert target is not None
     assert target.kind == "command"
-    assert target.expand(target.command, 9000, "http://s") == ["serve", "--port", "9000"]
+    assert target.expand(target.command, 9000, {"feature-store": "http://s"}) == [
+        "serve",
+        "--port",
+        "9000",
+    ]
+    upstreams = {"feature-store": "http://s", "fraud-api": "http://f"}
+    assert target.expand(("{feature_store_url}", "{fraud_api_url}"), 1, upstreams) == [
+        "http://s",
+        "http://f",
+    ]
+    assert target.environment(1, upstreams) == {
+        "PORT": "1",
+        "FEATURE_STORE_URL": "http://s",
+        "FRAUD_API_URL": "http://f",
+    }
     assert scenario.load.body == b'{"inputs": [[1, 2]]}'
     with pytest.raises(ScenarioError, match="expected JSON"):
         parse_scenario("name: x\nload: {rate: 1, duration_s: 5, body: '{nope'}\n")

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.stub import (
+from harness.servers.stub import (
     HttpFault,
     StubConfig,
     add_arguments,

@@ -1,0 +1,84 @@
+"""The verdict in a terminal: a table of budgets, and why each failed one failed."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from harness.scenario.budgets import format_limit
+from harness.verdict.results import RunResult
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if abs(value) < 1 else f"{value:,.1f}"
+
+
+def verdict_table(result: RunResult) -> Table:
+    verdict = "PASS" if result.passed else "FAIL"
+    title = Text(f"{result.scenario} [{result.backend}]: {verdict}")
+    table = Table(title=title, title_justify="left")
+    for column in ("budget", "phase", "observed", "limit", "result"):
+        table.add_column(column, justify="right" if column in {"observed", "limit"} else "left")
+    for item in result.budgets:
+        budget = item.budget
+        status = Text("pass", style="green") if item.passed else Text("FAIL", style="bold red")
+        table.add_row(
+            Text(budget.label),
+            Text(budget.phase),
+            _fmt(item.observed),
+            f"{budget.op} {format_limit(budget.limit)}",
+            status,
+        )
+    return table
+
+
+def explain_failures(result: RunResult) -> list[str]:
+    """Why the verdict is FAIL: expected vs observed per phase, errors by class, where it broke."""
+    lines: list[str] = []
+    if not result.valid:
+        lines.extend(f"invalid run: {note}" for note in result.notes)
+    lines.extend(
+        f"{name} died at t={t:.1f}s with no fault to explain it"
+        for name, t in result.deaths.items()
+    )
+    for item in result.failed_budgets:
+        budget = item.budget
+        observed = _fmt(item.observed) if item.note == "" else item.note
+        line = f"{budget.label} [{budget.phase}]: expected {budget.expression}, observed {observed}"
+        phase = result.phases.get(budget.phase)
+        if phase is not None and phase.errors:
+            line += f"; errors by class {phase.errors_by_class()}"
+        second = result.first_bad_second(item)
+        if second is not None:
+            line += f"; first broken at t={second}s"
+        lines.append(line)
+    return lines
+
+
+def render_text(result: RunResult, width: int = 110) -> str:
+    """The verdict as plain text, for pytest failure messages and logs."""
+    console = Console(file=io.StringIO(), width=width, record=True, color_system=None)
+    console.print(verdict_table(result))
+    for line in explain_failures(result):
+        console.print(line, markup=False)
+    return console.export_text()
+
+
+def print_verdict(result: RunResult, console: Console) -> None:
+    console.print(verdict_table(result))
+    summary = result.phases["overall"].summary()
+    console.print(
+        f"requests {summary['requests']}  errors {summary['errors']} "
+        f"({summary['error_rate']:.2%})  p50 {_fmt(summary['p50_ms'])} ms  "
+        f"p90 {_fmt(summary['p90_ms'])} ms  p99 {_fmt(summary['p99_ms'])} ms  "
+        f"throughput {_fmt(summary['throughput_rps'])} req/s  "
+        f"max queue {_fmt(summary['max_queue_depth'])}",
+        markup=False,
+    )
+    for line in explain_failures(result):
+        console.print(Text(line, style="red"))

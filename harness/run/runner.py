@@ -1,0 +1,217 @@
+"""One run of a scenario: topology up, load and faults on one clock, verdict, teardown.
+
+A watchdog looks at every service while the load runs. A harness-owned service (Toxiproxy)
+that dies ends the run at once as invalid: what was measured so far is kept, and the error
+carries it. A service of the system under test that dies is a finding: the run goes on, and
+the result says which service died and when.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from faults import Crash, FaultWindow, ResourceLimit, Stop
+from faults.driver import drive_faults
+from harness.errors import HarnessServiceLost
+from harness.loadgen.histograms import Bucket
+from harness.loadgen.recorder import Recorder, Seconds
+from harness.loadgen.shapes import Shape
+from harness.loadgen.stats import GeneratorStats
+from harness.report import write_reports
+from harness.run.load import run_open_loop
+from harness.run.phases import PhaseClock, phase_stats
+from harness.run.sampler import sample_metrics
+from harness.scenario import Scenario
+from harness.system import HostSettings, Topology, backend_for, bring_up, open_backend
+from harness.system.topology import describe_death
+from harness.verdict.results import RunResult, judge
+
+ProgressCallback = Callable[[float, Bucket | None], None]
+_WATCH_INTERVAL_S = 0.25
+
+
+@dataclass(slots=True)
+class _Watch:
+    """What the watchdog saw: a lost harness service ends the run; deaths are findings."""
+
+    lost: str | None = None
+    lost_text: str = ""
+    deaths: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Drive:
+    stats: GeneratorStats | None
+    windows: list[FaultWindow]
+    elapsed_s: float
+
+
+async def _progress_loop(
+    recorder: Recorder, t0: float, callback: ProgressCallback, stop: asyncio.Event
+) -> None:
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+        except TimeoutError:
+            elapsed = time.monotonic() - t0
+            callback(elapsed, recorder.snapshot(int(elapsed) - 1))
+
+
+def _expected_deaths(scenario: Scenario) -> set[str]:
+    """Services a fault of the scenario takes down on purpose."""
+    return {f.fault.target for f in scenario.faults if isinstance(f.fault, Crash | Stop)}
+
+
+def _look(topology: Topology, watch: _Watch, expected: set[str], t: float) -> bool:
+    """One look at every service; True when a harness-owned one is gone."""
+    lost = topology.lost_owned_service()
+    if lost is not None:
+        watch.lost = lost
+        watch.lost_text = describe_death(lost, topology.owned[lost])
+        return True
+    for name, service in topology.containers.items():
+        if name in expected or name in watch.deaths or service.alive():
+            continue
+        watch.deaths[name] = t
+    return False
+
+
+async def _watchdog(
+    topology: Topology, scenario: Scenario, watch: _Watch, t0: float, stop: asyncio.Event
+) -> None:
+    expected = _expected_deaths(scenario)
+    while not stop.is_set():
+        t = time.monotonic() - t0
+        if await asyncio.to_thread(_look, topology, watch, expected, t):
+            return
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=_WATCH_INTERVAL_S)
+        except TimeoutError:
+            continue
+
+
+async def _drive(
+    scenario: Scenario,
+    shape: Shape,
+    topology: Topology,
+    recorder: Recorder,
+    clock: PhaseClock,
+    watch: _Watch,
+    progress: ProgressCallback | None,
+) -> _Drive:
+    t0 = time.monotonic() + 0.05
+    stop = asyncio.Event()
+    background: list[asyncio.Task[Any]] = []
+    if topology.metrics_url is not None:
+        sampler = sample_metrics(topology.metrics_url, recorder, t0=t0, stop=stop)
+        background.append(asyncio.create_task(sampler))
+    if progress is not None:
+        background.append(asyncio.create_task(_progress_loop(recorder, t0, progress, stop)))
+    watchdog = asyncio.create_task(_watchdog(topology, scenario, watch, t0, stop))
+    faults = asyncio.create_task(drive_faults(scenario.faults, topology, t0=t0, observer=clock))
+    load = asyncio.create_task(
+        run_open_loop(topology.invocations_url, scenario.load, recorder, t0=t0, shape=shape)
+    )
+    stats: GeneratorStats | None = None
+    windows: list[FaultWindow] = []
+    try:
+        await asyncio.wait({load, watchdog}, return_when=asyncio.FIRST_COMPLETED)
+        if watch.lost is None:
+            stats = await load
+            windows = await faults
+    finally:
+        stop.set()
+        for task in (load, faults, watchdog):
+            task.cancel()
+        await asyncio.gather(load, faults, watchdog, *background, return_exceptions=True)
+    return _Drive(stats, windows, time.monotonic() - t0)
+
+
+def _notes(scenario: Scenario, stats: GeneratorStats | None, watch: _Watch) -> list[str]:
+    notes: list[str] = []
+    if watch.lost is not None:
+        notes.append(f"harness service {watch.lost} died: the run was ended at once")
+    if stats is not None and stats.dropped:
+        notes.append(f"generator dropped {stats.dropped} scheduled requests")
+    if stats is not None and stats.lag_p99_ms > scenario.load.max_lag_ms:
+        notes.append(
+            f"generator fell behind its schedule: lag p99 {stats.lag_p99_ms:.1f} ms "
+            f"> {scenario.load.max_lag_ms:g} ms (load.max_lag_ms)"
+        )
+    return notes
+
+
+def run_on(
+    topology: Topology,
+    scenario: Scenario,
+    *,
+    progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Run ``scenario`` against an already running topology, from a clean state (services
+    resumed, proxies clean, stub faults cleared). Raises HarnessServiceLost, with the partial
+    result, when Toxiproxy dies during the run."""
+    topology.reset()
+    clock = PhaseClock([fault.name for fault in scenario.faults])
+    recorder = Recorder(clock)
+    watch = _Watch()
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    shape = scenario.load_shape()
+    drive = asyncio.run(_drive(scenario, shape, topology, recorder, clock, watch, progress))
+    run_s = scenario.load.duration_s if watch.lost is None else drive.elapsed_s
+    phases = phase_stats(recorder, run_s)
+    notes = _notes(scenario, drive.stats, watch)
+    result = RunResult(
+        scenario=scenario.name,
+        backend=topology.backend,
+        budgets=judge(scenario.budgets, phases),
+        phases=phases,
+        buckets=Seconds(recorder.buckets),
+        faults=drive.windows,
+        generator={} if drive.stats is None else drive.stats.to_json(),
+        load_shape=f"open-loop {shape.label}",
+        started_at=started,
+        duration_s=drive.elapsed_s,
+        valid=watch.lost is None and not notes,
+        notes=notes,
+        deaths={name: round(t, 3) for name, t in watch.deaths.items()},
+    )
+    if watch.lost is not None:
+        raise HarnessServiceLost(
+            watch.lost,
+            f"{watch.lost}, which the harness runs the proxies on, died at "
+            f"t={drive.elapsed_s:.1f}s; the run was ended as invalid",
+            logs=watch.lost_text,
+            result=result,
+        )
+    return result
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    backend: str = "auto",
+    report_dir: Path | None = None,
+    progress: ProgressCallback | None = None,
+    settings: HostSettings | None = None,
+) -> RunResult:
+    """Bring the scenario's system up, run, tear it down (always), and write the reports if
+    asked (also the partial ones of a run a lost harness service ended)."""
+    host = settings if settings is not None else HostSettings.from_environment()
+    needs_limits = any(isinstance(f.fault, ResourceLimit) for f in scenario.faults)
+    concrete = backend_for(scenario.system, backend, needs_limits=needs_limits)
+    try:
+        with bring_up(scenario.system, open_backend(concrete, host)) as topology:
+            result = run_on(topology, scenario, progress=progress)
+    except HarnessServiceLost as lost:
+        if report_dir is not None:
+            write_reports(lost.result, report_dir)
+        raise
+    if report_dir is not None:
+        write_reports(result, report_dir)
+    return result

@@ -1,0 +1,97 @@
+"""Budgets as a scenario states them: `metric op limit` over one phase of a run, e.g.
+``p99_ms < 500`` during a fault."""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+OPERATORS: Mapping[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "<": operator.lt,
+    ">": operator.gt,
+    "==": operator.eq,
+}
+PLAIN_METRICS = frozenset(
+    {
+        "error_rate",
+        "errors",
+        "requests",
+        "throughput_rps",
+        "max_ms",
+        "max_queue_depth",
+        "timeouts",
+    }
+)
+_PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)_ms$")
+_K6_PERCENTILE = re.compile(r"^p\((\d{1,2}(?:\.\d+)?)\)$")
+_EXPRESSION = re.compile(
+    r"^\s*([A-Za-z0-9_().]+)\s*(<=|>=|==|<|>)\s*([-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)\s*$"
+)
+_PHASE = re.compile(r"^(overall|baseline|recovery|during:[A-Za-z0-9_.-]+)$")
+
+
+def check_phase(phase: str) -> None:
+    if not _PHASE.match(phase):
+        raise ValueError(
+            "expected phase overall, baseline, recovery or during:<fault name> "
+            f"but got phase={phase!r}"
+        )
+
+
+def format_limit(limit: float) -> str:
+    """Every digit of the limit, without a trailing .0 on whole numbers."""
+    return str(int(limit)) if limit.is_integer() else repr(limit)
+
+
+def canonical_metric(name: str) -> str:
+    """``p(99)`` (as k6 writes it) and ``p99_ms`` name the same metric."""
+    k6 = _K6_PERCENTILE.match(name)
+    if k6:
+        return f"p{k6.group(1)}_ms"
+    if name in PLAIN_METRICS or _PERCENTILE.match(name):
+        return name
+    raise ValueError(
+        f"expected a metric among {sorted(PLAIN_METRICS)} or pNN_ms / p(NN) but got {name!r}"
+    )
+
+
+def percentile_of(metric: str) -> float | None:
+    match = _PERCENTILE.match(metric)
+    return float(match.group(1)) if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """``metric op limit`` that must hold over ``phase``."""
+
+    metric: str
+    op: str
+    limit: float
+    phase: str = "overall"
+    name: str = ""
+
+    @classmethod
+    def parse(cls, expression: str, *, phase: str = "overall", name: str = "") -> Budget:
+        match = _EXPRESSION.match(expression)
+        if match is None:
+            raise ValueError(
+                f"expected '<metric> <op> <number>' such as 'p99_ms < 500' but got {expression!r}"
+            )
+        metric, op, limit = match.groups()
+        check_phase(phase)
+        return cls(canonical_metric(metric), op, float(limit), phase, name)
+
+    @property
+    def expression(self) -> str:
+        return f"{self.metric} {self.op} {format_limit(self.limit)}"
+
+    @property
+    def label(self) -> str:
+        return self.name or self.expression
+
+    def holds(self, observed: float) -> bool:
+        return OPERATORS[self.op](observed, self.limit)

@@ -1,0 +1,454 @@
+"""Scenario files: YAML in, a validated frozen Scenario out, or a ScenarioError naming the field."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from faults import (
+    Crash,
+    Fault,
+    HttpError,
+    Pause,
+    ProxyDown,
+    ResourceLimit,
+    ScheduledFault,
+    Stop,
+    Surge,
+    Toxic,
+)
+from faults.http import HttpFault
+from faults.network import STREAMS
+from harness.errors import ScenarioError, UsageError
+from harness.loadgen.engine import ENGINES
+from harness.loadgen.shapes import Constant, Poisson, Ramp, Shape, Sine, Step
+from harness.loadgen.trace import read_trace
+from harness.scenario.budgets import Budget, check_phase
+from harness.scenario.reader import Reader
+from harness.scenario.spec import LoadSpec, Scenario
+from harness.scenario.targets import ATTRIBUTES, FAULT_KINDS, NETWORK_KINDS, targets_of
+from harness.servers.endpoint.config import EndpointConfig
+from harness.system.spec import ENDPOINT, REFERENCE_DEPENDENCIES, ExternalTarget, SystemSpec
+
+# Fields of the endpoint's configuration that the wiring owns, not the scenario.
+_WIRING_OWNED = frozenset({"host", "port", "name", "upstreams"})
+_GOT_FIELD = re.compile(r"but got (\w+)=")
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file."""
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise ScenarioError(f"cannot read scenario file: {exc.strerror}", source=str(file)) from exc
+    return parse_scenario(text, source=str(file))
+
+
+def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
+    reader = Reader(source, text)
+    raw = yaml.safe_load(text)
+    doc = reader.mapping(raw, "")
+    known = {"name", "description", "endpoint", "target", "load", "faults", "budgets"}
+    reader.known_keys(doc, "", known)
+    name = reader.text(doc, "name", "")
+    target = None if doc.get("target") is None else _target(reader, doc)
+    external = target is not None and target.kind == "url"
+    # A server the harness did not start calls nothing the harness can stand in for.
+    dependencies = () if external else REFERENCE_DEPENDENCIES
+    # Faults are read against the reference names first, so that a fault aimed at a stub of a
+    # url target is refused with the reason rather than with an empty list of targets.
+    faults = _faults(reader, doc.get("faults", []), SystemSpec())
+    if external:
+        _check_external_faults(reader, faults)
+    scenario = Scenario(
+        name=name,
+        description=str(doc.get("description", "")),
+        endpoint=_endpoint(reader, doc.get("endpoint", {})),
+        load=_load(reader, doc.get("load"), Path(source).parent),
+        faults=faults,
+        budgets=_budgets(reader, doc.get("budgets", []), faults),
+        source=source,
+        target=target,
+        dependencies=dependencies,
+    )
+    _check_windows_fit(reader, scenario)
+    surges = [i for i, f in enumerate(scenario.faults) if isinstance(f.fault, Surge)]
+    if len(surges) > 1:
+        raise reader.error(f"faults[{surges[1]}].type", "a scenario takes at most one surge")
+    if surges and scenario.load.arrivals is not None:
+        raise reader.error(
+            f"faults[{surges[0]}].type", "a surge shapes constant load; drop load.arrivals"
+        )
+    return scenario
+
+
+def _endpoint(reader: Reader, raw: Any) -> EndpointConfig:
+    doc = reader.mapping(raw, "endpoint")
+    kinds = {f.name: str(f.type) for f in fields(EndpointConfig) if f.name not in _WIRING_OWNED}
+    reader.known_keys(doc, "endpoint", set(kinds))
+    values: dict[str, Any] = {}
+    for key, found in doc.items():
+        kind, path = kinds[key], f"endpoint.{key}"
+        if kind == "bool":
+            if not isinstance(found, bool):
+                raise reader.error(path, f"expected true or false but got {key}={found!r}")
+            values[key] = found
+        elif kind == "str":
+            values[key] = reader.text(doc, key, "endpoint")
+        elif found is None and "None" in kind:
+            values[key] = None
+        else:
+            integer = kind.startswith("int")
+            number = reader.number(doc, key, "endpoint", integer=integer)
+            values[key] = number if integer else float(number)
+    try:
+        return EndpointConfig(**values)
+    except ValueError as exc:
+        named = _GOT_FIELD.search(str(exc))
+        raise reader.error(
+            f"endpoint.{named.group(1) if named else ''}".rstrip("."), str(exc)
+        ) from exc
+
+
+def _target(reader: Reader, doc: Mapping[str, Any]) -> ExternalTarget:
+    if "endpoint" in doc:
+        raise reader.error("endpoint", "a scenario with a target runs no endpoint of its own")
+    raw = reader.mapping(doc["target"], "target")
+    keys = {"url", "command", "image", "args", "invocations_path", "health_path", "metrics_path"}
+    reader.known_keys(raw, "target", keys)
+    given = [key for key in ("url", "command", "image") if key in raw]
+    if len(given) != 1:
+        raise reader.error(
+            "target", f"expected exactly one of url, command, image but got {given or 'none'}"
+        )
+    if "args" in raw and "image" not in raw:
+        raise reader.error("target.args", "args follow an image's entrypoint; use command")
+    url = ""
+    if "url" in raw:
+        url = reader.text(raw, "url", "target").rstrip("/")
+        parsed = urlsplit(url)
+        if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+            raise reader.error("target.url", f"expected an http:// URL with a host but got {url!r}")
+    command = _words(reader, raw, "command")
+    args = _words(reader, raw, "args")
+    image = reader.text(raw, "image", "target") if "image" in raw else ""
+    paths = {}
+    for key, default in (("invocations_path", "/invocations"), ("health_path", "/health")):
+        paths[key] = reader.text(raw, key, "target", default=default)
+    metrics = raw.get("metrics_path", "")
+    for key, value in (*paths.items(), ("metrics_path", metrics)):
+        if value and not (isinstance(value, str) and value.startswith("/")):
+            raise reader.error(
+                f"target.{key}", f"expected a path starting with / but got {value!r}"
+            )
+    return ExternalTarget(
+        url, metrics_path=str(metrics), command=command, image=image, args=args, **paths
+    )
+
+
+def _words(reader: Reader, raw: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    found = raw.get(key, [])
+    if not isinstance(found, list) or not all(isinstance(w, str) for w in found):
+        raise reader.error(f"target.{key}", f"expected a list of strings but got {found!r}")
+    if key == "command" and key in raw and not found:
+        raise reader.error("target.command", "expected a non-empty list such as [my-server]")
+    return tuple(found)
+
+
+def _check_external_faults(reader: Reader, faults: tuple[ScheduledFault, ...]) -> None:
+    for index, scheduled in enumerate(faults):
+        fault = scheduled.fault
+        if fault.target != ENDPOINT or isinstance(fault, (Pause, Crash, Stop, ResourceLimit)):
+            raise reader.error(
+                f"faults[{index}].type",
+                "with a target url only network faults and surges on `endpoint` apply: "
+                "the harness runs no stub or service it could break",
+            )
+
+
+def _load(reader: Reader, raw: Any, base: Path) -> LoadSpec:
+    if raw is None:
+        raise reader.error(
+            "load", "required field is missing; expected e.g. {rate: 50, duration_s: 10}"
+        )
+    doc = reader.mapping(raw, "load")
+    fields = {
+        "rate",
+        "duration_s",
+        "records_per_request",
+        "timeout_s",
+        "max_connections",
+        "keyspace",
+        "max_lag_ms",
+        "body",
+        "arrivals",
+        "engine",
+    }
+    reader.known_keys(doc, "load", fields)
+    return LoadSpec(
+        rate=float(reader.number(doc, "rate", "load", minimum=0, exclusive=True)),
+        duration_s=float(reader.number(doc, "duration_s", "load", minimum=0, exclusive=True)),
+        records_per_request=reader.number(
+            doc, "records_per_request", "load", default=1, minimum=1, integer=True
+        ),
+        timeout_s=float(
+            reader.number(doc, "timeout_s", "load", default=10.0, minimum=0, exclusive=True)
+        ),
+        max_connections=reader.number(
+            doc, "max_connections", "load", default=256, minimum=1, integer=True
+        ),
+        keyspace=reader.number(doc, "keyspace", "load", default=1000, minimum=1, integer=True),
+        max_lag_ms=float(
+            reader.number(doc, "max_lag_ms", "load", default=10.0, minimum=0, exclusive=True)
+        ),
+        body=_body(reader, doc),
+        arrivals=_arrivals(reader, doc, base),
+        engine=_engine(reader, doc),
+    )
+
+
+def _engine(reader: Reader, doc: Mapping[str, Any]) -> str:
+    engine = doc.get("engine", "aiohttp")
+    if engine not in ("auto", *ENGINES):
+        raise reader.error(
+            "load.engine", f"expected one of {['auto', *ENGINES]} but got engine={engine!r}"
+        )
+    return str(engine)
+
+
+_ARRIVALS: Mapping[str, frozenset[str]] = {
+    "constant": frozenset(),
+    "poisson": frozenset({"seed"}),
+    "ramp": frozenset({"to"}),
+    "step": frozenset({"add", "every_s"}),
+    "sine": frozenset({"amplitude", "period_s"}),
+    "trace": frozenset({"file", "kind"}),
+}
+
+
+def _arrivals(reader: Reader, doc: Mapping[str, Any], base: Path) -> Shape | None:
+    """``load.arrivals``: {shape: ramp, to: 120}, {shape: trace, file: f.csv, kind: rates}..."""
+    if doc.get("arrivals") is None:
+        return None
+    raw = dict(reader.mapping(doc["arrivals"], "load.arrivals"))
+    shape = raw.pop("shape", None)
+    if shape not in _ARRIVALS:
+        raise reader.error(
+            "load.arrivals.shape", f"expected one of {sorted(_ARRIVALS)} but got shape={shape!r}"
+        )
+    unknown = sorted(set(raw) - _ARRIVALS[shape])
+    if unknown:
+        raise reader.error(
+            f"load.arrivals.{unknown[0]}",
+            f"unknown field; a {shape} shape takes {sorted(_ARRIVALS[shape])}",
+        )
+    rate, duration = float(doc["rate"]), float(doc["duration_s"])
+    try:
+        built = _shape(shape, raw, rate, duration, base)
+    except KeyError as exc:
+        raise reader.error(f"load.arrivals.{exc.args[0]}", "required field is missing") from exc
+    except (UsageError, TypeError, ValueError) as exc:
+        raise reader.error("load.arrivals", str(exc)) from exc
+    if built.duration_s > duration + 1e-9:
+        raise reader.error(
+            "load.arrivals",
+            f"the {shape} lasts {built.duration_s:g}s, longer than load.duration_s={duration:g}",
+        )
+    return built
+
+
+def _shape(kind: str, raw: dict[str, Any], rate: float, duration: float, base: Path) -> Shape:
+    if kind == "constant":
+        return Constant(rate, duration)
+    if kind == "poisson":
+        return Poisson(rate, duration, seed=int(raw.get("seed", 0)))
+    if kind == "ramp":
+        return Ramp(rate, float(raw["to"]), duration)
+    if kind == "step":
+        return Step(rate, float(raw["add"]), float(raw["every_s"]), duration)
+    if kind == "sine":
+        amplitude = float(raw.get("amplitude", rate / 2))
+        return Sine(rate, amplitude, float(raw["period_s"]), duration)
+    trace = Path(str(raw["file"]))
+    return read_trace(trace if trace.is_absolute() else base / trace, str(raw.get("kind", "rates")))
+
+
+def _body(reader: Reader, doc: Mapping[str, Any]) -> bytes | None:
+    if doc.get("body") is None:
+        return None
+    found = doc["body"]
+    if isinstance(found, str):
+        try:
+            json.loads(found)
+        except ValueError as exc:
+            raise reader.error("load.body", f"expected JSON but got {found!r}: {exc}") from exc
+        return found.encode()
+    if isinstance(found, Mapping | list):
+        return json.dumps(found).encode()
+    raise reader.error("load.body", f"expected a JSON object or string but got {found!r}")
+
+
+def _faults(reader: Reader, raw: Any, system: SystemSpec) -> tuple[ScheduledFault, ...]:
+    if not isinstance(raw, list):
+        raise reader.error("faults", f"expected a list but got {type(raw).__name__}")
+    scheduled: list[ScheduledFault] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        path = f"faults[{index}]"
+        doc = reader.mapping(item, path)
+        fields = {
+            "name",
+            "type",
+            "target",
+            "start_s",
+            "duration_s",
+            "stream",
+            "toxicity",
+            "attributes",
+        }
+        reader.known_keys(doc, path, fields)
+        name = reader.text(doc, "name", path)
+        if name in seen:
+            raise reader.error(
+                f"{path}.name", f"fault names must be unique; {name!r} appears twice"
+            )
+        seen.add(name)
+        fault = _fault(reader, doc, path, system)
+        try:
+            scheduled.append(
+                ScheduledFault(
+                    name=name,
+                    fault=fault,
+                    start_s=float(reader.number(doc, "start_s", path, minimum=0)),
+                    duration_s=float(
+                        reader.number(doc, "duration_s", path, minimum=0, exclusive=True)
+                    ),
+                )
+            )
+        except ValueError as exc:
+            raise reader.error(path, str(exc)) from exc
+    return tuple(scheduled)
+
+
+def _fault(reader: Reader, doc: Mapping[str, Any], path: str, system: SystemSpec) -> Fault:
+    kind = reader.text(doc, "type", path)
+    if kind not in FAULT_KINDS:
+        raise reader.error(
+            f"{path}.type", f"expected one of {sorted(FAULT_KINDS)} but got type={kind!r}"
+        )
+    targets = targets_of(kind, system)
+    target = reader.text(doc, "target", path)
+    if target not in targets:
+        raise reader.error(
+            f"{path}.target",
+            f"expected one of {list(targets)} for a {kind} fault but got target={target!r}",
+        )
+    if kind in NETWORK_KINDS:
+        return _network_fault(reader, doc, path, kind, target)
+    extra = sorted({"stream", "toxicity"} & set(doc))
+    if extra:
+        raise reader.error(f"{path}.{extra[0]}", "only network faults take stream and toxicity")
+    attributes = dict(reader.mapping(doc.get("attributes", {}), f"{path}.attributes"))
+    allowed = ATTRIBUTES[kind]
+    unknown = sorted(set(attributes) - allowed)
+    if unknown:
+        raise reader.error(
+            f"{path}.attributes",
+            f"expected attributes among {sorted(allowed)} for a {kind} fault but got {unknown}",
+        )
+    try:
+        return _build(kind, target, attributes)
+    except (TypeError, ValueError) as exc:
+        raise reader.error(f"{path}.attributes", str(exc)) from exc
+
+
+def _build(kind: str, target: str, attributes: dict[str, Any]) -> Fault:
+    if kind == "http_error":
+        return HttpError(target, HttpFault.from_json(attributes))
+    if kind == "pause":
+        return Pause(target)
+    if kind == "surge":
+        return Surge(target, **attributes)
+    if kind == "crash":
+        return Crash(target, **attributes)
+    if kind == "stop":
+        return Stop(target, **attributes)
+    memory_mb = attributes.get("memory_mb")
+    return ResourceLimit(
+        target,
+        cpus=attributes.get("cpus"),
+        memory_bytes=None if memory_mb is None else int(memory_mb * (1 << 20)),
+    )
+
+
+def _network_fault(
+    reader: Reader, doc: Mapping[str, Any], path: str, kind: str, target: str
+) -> Toxic | ProxyDown:
+    if kind == "down":
+        extra = sorted({"attributes", "stream", "toxicity"} & set(doc))
+        if extra:
+            raise reader.error(f"{path}.{extra[0]}", "a down fault takes no attributes")
+        return ProxyDown(target)
+    stream = doc.get("stream", "downstream")
+    if stream not in STREAMS:
+        raise reader.error(
+            f"{path}.stream", f"expected one of {list(STREAMS)} but got stream={stream!r}"
+        )
+    toxicity = float(reader.number(doc, "toxicity", path, default=1.0, minimum=0))
+    if toxicity > 1:
+        raise reader.error(f"{path}.toxicity", f"expected toxicity <= 1 but got {toxicity!r}")
+    attributes = reader.mapping(doc.get("attributes", {}), f"{path}.attributes")
+    try:
+        return Toxic(kind, target, attributes, stream=stream, toxicity=toxicity)
+    except ValueError as exc:
+        raise reader.error(f"{path}.attributes", str(exc)) from exc
+
+
+def _budgets(reader: Reader, raw: Any, faults: tuple[ScheduledFault, ...]) -> tuple[Budget, ...]:
+    if not isinstance(raw, list):
+        raise reader.error("budgets", f"expected a list but got {type(raw).__name__}")
+    fault_names = {f.name for f in faults}
+    budgets: list[Budget] = []
+    for index, item in enumerate(raw):
+        path = f"budgets[{index}]"
+        if isinstance(item, str):
+            item = {"expect": item}
+        doc = reader.mapping(item, path)
+        reader.known_keys(doc, path, {"expect", "phase", "name"})
+        phase = str(doc.get("phase", "overall"))
+        try:
+            check_phase(phase)
+        except ValueError as exc:
+            raise reader.error(f"{path}.phase", str(exc)) from exc
+        try:
+            budget = Budget.parse(
+                reader.text(doc, "expect", path), phase=phase, name=str(doc.get("name", ""))
+            )
+        except ValueError as exc:
+            raise reader.error(f"{path}.expect", str(exc)) from exc
+        if budget.phase.startswith("during:") and budget.phase[7:] not in fault_names:
+            raise reader.error(
+                f"{path}.phase",
+                f"expected during:<one of {sorted(fault_names)}> but got phase={budget.phase!r}",
+            )
+        if budget.phase in {"baseline", "recovery"} and not faults:
+            raise reader.error(f"{path}.phase", f"phase {budget.phase} needs at least one fault")
+        budgets.append(budget)
+    return tuple(budgets)
+
+
+def _check_windows_fit(reader: Reader, scenario: Scenario) -> None:
+    for index, fault in enumerate(scenario.faults):
+        if fault.end_s > scenario.load.duration_s:
+            raise reader.error(
+                f"faults[{index}].duration_s",
+                f"fault ends at {fault.end_s:g}s, after load ends at {scenario.load.duration_s:g}s",
+            )

@@ -1,0 +1,85 @@
+"""A scenario as value objects: the system it runs against, the load, the faults, the budgets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from faults import ScheduledFault, Surge
+from harness.loadgen.shapes import Constant, Shape, Spike
+from harness.scenario.budgets import Budget
+from harness.servers.endpoint.config import EndpointConfig
+from harness.system.spec import (
+    REFERENCE_DEPENDENCIES,
+    Dependency,
+    ExternalTarget,
+    SystemSpec,
+)
+
+# A scenario's `endpoint:` section is the reference endpoint's own configuration; the wiring
+# fills in where it listens and how it reaches its upstreams.
+EndpointSpec = EndpointConfig
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSpec:
+    """Open-loop constant-rate load: ``rate`` requests/s for ``duration_s`` seconds."""
+
+    rate: float
+    duration_s: float
+    records_per_request: int = 1
+    timeout_s: float = 10.0
+    max_connections: int = 256
+    keyspace: int = 1000
+    # A generator that starts requests later than this (p99) measured itself, not the endpoint.
+    max_lag_ms: float = 10.0
+    # A JSON body sent as is with every request, for endpoints with their own contract; None
+    # sends MLflow dataframe_records and expects one prediction per record back.
+    body: bytes | None = None
+    # How requests arrive over time; None is the constant ``rate``.
+    arrivals: Shape | None = None
+    # The HTTP engine: aiohttp, http1, curl, or auto (http1 for http:// URLs).
+    engine: str = "aiohttp"
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    load: LoadSpec
+    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+    faults: tuple[ScheduledFault, ...] = ()
+    budgets: tuple[Budget, ...] = ()
+    description: str = ""
+    source: str = "<scenario>"
+    target: ExternalTarget | None = None
+    dependencies: tuple[Dependency, ...] = REFERENCE_DEPENDENCIES
+
+    @property
+    def system(self) -> SystemSpec:
+        """What this scenario runs against, as the wiring brings it up."""
+        return SystemSpec(self.endpoint, self.target, self.dependencies)
+
+    def load_shape(self) -> Shape:
+        """The offered load over time: ``load.arrivals``, or the constant rate with a surge
+        fault's climb in it."""
+        if self.load.arrivals is not None:
+            return self.load.arrivals
+        surge = next((f for f in self.faults if isinstance(f.fault, Surge)), None)
+        if surge is None:
+            return Constant(self.load.rate, self.load.duration_s)
+        fault = surge.fault
+        if not isinstance(fault, Surge):
+            raise TypeError("surge fault expected")
+        return Spike(
+            baseline=self.load.rate,
+            factor=fault.factor,
+            at_s=surge.start_s,
+            rise_s=min(fault.rise_s, surge.duration_s),
+            hold_s=max(surge.duration_s - fault.rise_s, 0.0),
+            duration_s=self.load.duration_s,
+        )
+
+    def phase_names(self) -> list[str]:
+        names = ["overall"]
+        if self.faults:
+            names += ["baseline", *(f"during:{f.name}" for f in self.faults), "recovery"]
+        return names

@@ -1,0 +1,247 @@
+"""The docker backend: each service a labelled container on the host network, binding
+127.0.0.1 on the free port the wiring chose, so addresses, proxies and tests are identical on
+both backends. Every container of a run is removed when the backend's block ends (normal exit,
+exception, Ctrl-C); containers of runs whose harness died are reaped before a new run starts."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from harness.errors import TopologyError, UsageError
+from harness.system.backends.base import (
+    Command,
+    Harness,
+    Image,
+    Program,
+    Remote,
+    RunningService,
+    Service,
+    Toxiproxy,
+)
+from harness.system.backends.docker import labels
+from harness.system.backends.docker.compose import ComposeFile, ComposeService, HealthCheck
+from harness.system.backends.docker.containers import ServiceSpec, last_logs, start_container
+from harness.system.backends.docker.engine import connect
+from harness.system.backends.docker.images import (
+    LOCAL_BASE,
+    TOXIPROXY_IMAGE,
+    ImageRecipe,
+    ensure_serving_image,
+)
+from harness.system.backends.remote import RemoteService
+
+_NANOS = 1_000_000_000
+
+
+class DockerService:
+    """A service's container: the docker verbs faults use, plus what readiness and the
+    watchdog ask."""
+
+    def __init__(self, name: str, container: Any) -> None:
+        self.name = name
+        self.container = container
+
+    def _state(self) -> dict[str, Any]:
+        from docker.errors import NotFound
+
+        try:
+            self.container.reload()
+        except NotFound:
+            return {"Status": "removed", "ExitCode": -1}
+        state: dict[str, Any] = self.container.attrs.get("State", {})
+        return state
+
+    def exit_code(self) -> int | None:
+        state = self._state()
+        if state.get("Status") in {"exited", "dead", "removed"}:
+            return int(state.get("ExitCode", -1))
+        return None
+
+    def health(self) -> str | None:
+        health = self._state().get("Health")
+        return None if not health else str(health.get("Status"))
+
+    def logs(self, lines: int = 40) -> str:
+        return last_logs(self.container, lines)
+
+    def alive(self) -> bool:
+        return self.exit_code() is None
+
+    @property
+    def pid(self) -> int | None:
+        pid = self._state().get("Pid")
+        return int(pid) if pid else None
+
+    @property
+    def status(self) -> str:
+        return str(self.container.status)
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        attrs: dict[str, Any] = self.container.attrs
+        return attrs
+
+    def reload(self) -> None:
+        self.container.reload()
+
+    def pause(self) -> None:
+        self.container.pause()
+
+    def unpause(self) -> None:
+        self.container.unpause()
+
+    def kill(self, signal: str = "SIGKILL") -> None:
+        self.container.kill(signal=signal)
+
+    def stop(self, timeout: int = 5) -> None:
+        self.container.stop(timeout=timeout)
+
+    def start(self) -> None:
+        self.container.start()
+
+    def update(self, **changes: int) -> None:
+        self.container.update(**changes)
+
+
+@dataclass(frozen=True, slots=True)
+class DockerSettings:
+    """What the docker backend is told by the edges (CLI, plugin): the base image of the
+    serving image, or a ready serving image, and a compose file with each service's limits,
+    environment, healthcheck and (for Toxiproxy) image."""
+
+    base_image: str = LOCAL_BASE
+    serving_image: str | None = None
+    compose: ComposeFile | None = None
+    log_dir: Path | None = None
+
+
+def _engine_healthcheck(check: HealthCheck) -> dict[str, Any] | None:
+    if not check.test:
+        return None
+    test = ["CMD-SHELL", *check.test] if check.shell else ["CMD", *check.test]
+    return {
+        "test": test,
+        "interval": int(check.interval_s * _NANOS),
+        "timeout": int(check.timeout_s * _NANOS),
+        "retries": check.retries,
+        "start_period": int(check.start_period_s * _NANOS),
+    }
+
+
+class DockerBackend:
+    """Starts services as containers; the serving image is built (or found by content hash)
+    the first time a harness service needs it."""
+
+    name = "docker"
+
+    def __init__(self, settings: DockerSettings, *, client: Any = None) -> None:
+        self._settings = settings
+        self._own_client = client is None
+        self._client = client
+        self._run_id = labels.new_run_id()
+        self._containers: dict[str, Any] = {}
+        self._serving_image = settings.serving_image
+
+    @property
+    def run_id(self) -> str:
+        return self._run_id
+
+    def __enter__(self) -> Self:
+        if self._client is None:
+            self._client = connect()
+        labels.reap_dead_runs(self._client)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # Logs first: once removed, a container's output is gone for good.
+        if self._settings.log_dir is not None:
+            with contextlib.suppress(Exception):
+                self._save_logs(self._settings.log_dir)
+        self._remove_run()
+        if self._own_client and self._client is not None:
+            self._client.close()
+
+    def start(self, service: Service) -> RunningService:
+        if isinstance(service.program, Remote):
+            if not service.ready.probe():
+                raise TopologyError(
+                    f"the target endpoint does not answer {service.ready.url}; start it, or fix "
+                    "target.url / target.health_path in the scenario"
+                )
+            return RemoteService(service.name, service.program.url)
+        spec = self._spec(service.name, service.program, service.env)
+        container = start_container(self._client, self._run_id, spec)
+        self._containers[service.name] = container
+        running = DockerService(service.name, container)
+        service.ready.wait(running)
+        return running
+
+    def _spec(self, name: str, program: Program, env: dict[str, str]) -> ServiceSpec:
+        if isinstance(program, Toxiproxy):
+            image = self._compose_image("toxiproxy") or TOXIPROXY_IMAGE
+            return self._with_compose(name, image, program.args, env)
+        if isinstance(program, Harness):
+            return self._with_compose(name, self._serving(), program.args, env)
+        if isinstance(program, Image):
+            return self._with_compose(name, program.image, program.args, env)
+        if isinstance(program, Command):
+            raise UsageError("a target command runs as a process; use target.image for docker")
+        raise UsageError(f"the docker backend cannot start {program!r}")
+
+    def _serving(self) -> str:
+        if self._serving_image is None:
+            recipe = ImageRecipe(base=self._settings.base_image)
+            self._serving_image = ensure_serving_image(self._client, recipe)
+        return self._serving_image
+
+    def _compose_service(self, name: str) -> ComposeService | None:
+        compose = self._settings.compose
+        return None if compose is None else compose.services.get(name)
+
+    def _compose_image(self, name: str) -> str | None:
+        service = self._compose_service(name)
+        return None if service is None else service.image
+
+    def _with_compose(
+        self, name: str, image: str, command: tuple[str, ...], env: dict[str, str]
+    ) -> ServiceSpec:
+        """Limits, environment and healthcheck from the compose file; ports and commands stay
+        the harness's own, so every run still gets free loopback ports."""
+        service = self._compose_service(name)
+        if service is None:
+            return ServiceSpec(name, image, command, environment=dict(env))
+        check = None if service.healthcheck is None else _engine_healthcheck(service.healthcheck)
+        return ServiceSpec(
+            name,
+            image,
+            command,
+            environment={**service.environment, **env},
+            cpus=service.limits.cpus,
+            memory_bytes=service.limits.memory_bytes,
+            healthcheck=check,
+        )
+
+    def _save_logs(self, log_dir: Path) -> None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        for service, container in self._containers.items():
+            (log_dir / f"{service}.log").write_text(last_logs(container, lines=10_000) + "\n")
+
+    def _remove_run(self) -> None:
+        """Force-remove every container labelled with this run, found by label so none is
+        missed."""
+        from docker.errors import APIError
+
+        if self._client is None:
+            return
+        for container in labels.run_containers(self._client, self._run_id):
+            with contextlib.suppress(APIError):
+                container.remove(force=True)

@@ -1,0 +1,45 @@
+"""Budgets judged: each budget against the phase it names, observed value and verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from harness.scenario.budgets import Budget
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetResult:
+    budget: Budget
+    observed: float | None
+    passed: bool
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.budget.label,
+            "phase": self.budget.phase,
+            "expression": self.budget.expression,
+            "observed": self.observed,
+            "passed": self.passed,
+            "note": self.note,
+        }
+
+
+class Measured(Protocol):
+    """A phase's measurements, as budgets read them."""
+
+    @property
+    def requests(self) -> int: ...
+
+    def value(self, metric: str) -> float | None: ...
+
+
+def evaluate(budget: Budget, measured: Measured | None) -> BudgetResult:
+    """Check one budget against its phase; a phase that saw no traffic cannot pass."""
+    if measured is None or not measured.requests:
+        return BudgetResult(budget, None, False, f"no requests completed in phase {budget.phase}")
+    observed = measured.value(budget.metric)
+    if observed is None:
+        return BudgetResult(budget, None, False, f"{budget.metric} was not measured")
+    return BudgetResult(budget, observed, budget.holds(observed))

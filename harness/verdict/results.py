@@ -1,0 +1,87 @@
+"""What a run produced: phase statistics, budget verdicts, the timeline, and results.json."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from faults import FaultWindow
+from harness.loadgen.histograms import Bucket
+from harness.loadgen.recorder import timeline_row
+from harness.run.phases import PhaseStats
+from harness.scenario.budgets import Budget
+from harness.verdict.budgets import BudgetResult, evaluate
+
+
+def judge(budgets: tuple[Budget, ...], phases: dict[str, PhaseStats]) -> list[BudgetResult]:
+    return [evaluate(budget, phases.get(budget.phase)) for budget in budgets]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    scenario: str
+    backend: str
+    budgets: list[BudgetResult]
+    phases: dict[str, PhaseStats]
+    buckets: Sequence[Bucket]
+    faults: list[FaultWindow]
+    generator: dict[str, Any]
+    started_at: str
+    duration_s: float
+    load_shape: str = "open-loop constant"
+    valid: bool = True
+    notes: list[str] = field(default_factory=list)
+    # Services of the system under test that died with no fault to explain it: name -> second.
+    deaths: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.valid and all(result.passed for result in self.budgets)
+
+    @property
+    def failed_budgets(self) -> list[BudgetResult]:
+        return [result for result in self.budgets if not result.passed]
+
+    def first_bad_second(self, result: BudgetResult) -> int | None:
+        """The first second whose own measurement breaks a per-request budget: where it broke."""
+        budget = result.budget
+        if budget.metric not in {"error_rate"} and not budget.metric.endswith("_ms"):
+            return None
+        phase = self.phases.get(budget.phase)
+        if phase is None:
+            return None
+        # Seconds wholly inside the phase carry only its requests; edge seconds are judged only
+        # when the phase is too short to hold a whole one.
+        inside = [
+            b for b in self.buckets if phase.start_s <= b.second < b.second + 1 <= phase.end_s
+        ]
+        overlapping = [
+            b for b in self.buckets if phase.start_s < b.second + 1 and b.second < phase.end_s
+        ]
+        for bucket in inside or overlapping:
+            second = PhaseStats(f"t={bucket.second}", bucket, bucket.second, bucket.second + 1)
+            value = second.value(budget.metric)
+            if value is not None and not budget.holds(value):
+                return bucket.second
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        overall = self.phases["overall"]
+        return {
+            "scenario": self.scenario,
+            "backend": self.backend,
+            "load_shape": self.load_shape,
+            "started_at": self.started_at,
+            "duration_s": round(self.duration_s, 3),
+            "passed": self.passed,
+            "valid": self.valid,
+            "notes": self.notes,
+            "deaths": self.deaths,
+            "budgets": [result.to_json() for result in self.budgets],
+            "summary": overall.summary(),
+            "phases": {name: stats.summary() for name, stats in self.phases.items()},
+            "timeline": [timeline_row(bucket) for bucket in self.buckets],
+            "faults": [window.to_json() for window in self.faults],
+            "generator": self.generator,
+        }
