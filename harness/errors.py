@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from harness.scenario.budgets import Budget
-    from harness.verdict.results import RunResult
 
 
 class ChaosError(Exception):
@@ -44,9 +43,10 @@ class TopologyError(ChaosError):
 
 class HarnessServiceLost(TopologyError):
     """A service the harness itself depends on (Toxiproxy) died during a run: the run is
-    invalid. ``result`` holds what was measured until then."""
+    invalid. ``result`` holds the RunResult of what was measured until then (typed loosely:
+    errors sit below everything else and import none of it)."""
 
-    def __init__(self, service: str, message: str, *, logs: str = "", result: RunResult) -> None:
+    def __init__(self, service: str, message: str, *, logs: str = "", result: Any) -> None:
         self.service = service
         self.result = result
         super().__init__(message, logs=logs)
@@ -62,7 +62,7 @@ class BudgetViolation(ChaosError):
         observed: Any,
         message: str,
         *,
-        result: RunResult | None = None,
+        result: Any = None,
     ) -> None:
         self.budget = budget
         self.observed = observed

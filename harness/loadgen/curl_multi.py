@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.loadgen.engine import Sink, Target
-from harness.loadgen.pacing import Poller
 from harness.loadgen.payloads import FixedBody
+from harness.loadgen.poller import Poller
 
 # libcurl error numbers the report names; the rest are reported as "curl_<n>".
 _FAILURES = {28: "timeout", 7: "connection", 52: "connection", 55: "connection", 56: "connection"}

@@ -27,8 +27,8 @@ import httptools
 
 from harness.errors import UsageError
 from harness.loadgen.engine import Sink, Target
-from harness.loadgen.pacing import Poller
 from harness.loadgen.payloads import FixedBody
+from harness.loadgen.poller import Poller
 
 _IN, _OUT = select.EPOLLIN, select.EPOLLOUT
 _READABLE = select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP

@@ -26,6 +26,10 @@ class Phases(Protocol):
 
     def members(self, phase: str, t: Floats) -> Mask: ...
 
+    def spans(self, run_s: float) -> dict[str, tuple[float, float]]:
+        """Where each phase lies within a run of ``run_s`` seconds: (start, end)."""
+        ...
+
 
 class OverallOnly:
     """The phase clock of a plain load: every moment is in ``overall`` and nothing else."""
@@ -38,6 +42,9 @@ class OverallOnly:
 
     def members(self, phase: str, t: Floats) -> Mask:
         return np.full(len(t), phase == "overall", dtype=np.bool_)
+
+    def spans(self, run_s: float) -> dict[str, tuple[float, float]]:
+        return {"overall": (0.0, run_s)}
 
 
 class Timeline(Mapping[int, Bucket]):

@@ -1,17 +1,13 @@
 """Phases of a run: baseline, during each fault, recovery, from the faults' actual apply and
-revert times as they happen, and each phase's statistics for the budgets."""
+revert times as they happen."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from harness.loadgen.histograms import Floats, Mask, Tally
-from harness.loadgen.recorder import Recorder
-from harness.scenario.budgets import percentile_of
+from harness.loadgen.histograms import Floats, Mask
 
 
 class PhaseClock:
@@ -82,66 +78,3 @@ class PhaseClock:
                 spans[f"during:{name}"] = (start, max(self.ends.get(name, run_s), start))
             spans["recovery"] = (min(last, run_s), run_s)
         return spans
-
-
-@dataclass(frozen=True, slots=True)
-class PhaseStats:
-    """One phase's tally and length; answers every budget metric."""
-
-    name: str
-    tally: Tally
-    start_s: float
-    end_s: float
-
-    @property
-    def seconds(self) -> float:
-        return self.end_s - self.start_s
-
-    @property
-    def requests(self) -> int:
-        return self.tally.requests
-
-    @property
-    def errors(self) -> int:
-        return self.tally.errors
-
-    def errors_by_class(self) -> dict[str, int]:
-        return self.tally.errors_by_class()
-
-    def value(self, metric: str) -> float | None:
-        percentile = percentile_of(metric)
-        if percentile is not None:
-            return self.tally.percentile_ms(percentile)
-        requests = self.tally.requests
-        plain: dict[str, float | None] = {
-            "requests": requests,
-            "errors": self.tally.errors,
-            "error_rate": round(self.tally.errors / requests, 6) if requests else None,
-            "throughput_rps": round(requests / self.seconds, 2) if self.seconds > 0 else None,
-            "max_ms": self.tally.max_ms(),
-            "max_queue_depth": self.tally.queue_depth,
-            "timeouts": self.tally.failures.get("timeout", 0),
-        }
-        return plain.get(metric)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "errors": self.errors,
-            "error_rate": self.value("error_rate") or 0.0,
-            "p50_ms": self.value("p50_ms"),
-            "p90_ms": self.value("p90_ms"),
-            "p99_ms": self.value("p99_ms"),
-            "max_ms": self.value("max_ms"),
-            "throughput_rps": self.value("throughput_rps"),
-            "max_queue_depth": self.tally.queue_depth,
-            "seconds": round(self.seconds, 3),
-            "errors_by_class": self.errors_by_class(),
-        }
-
-
-def phase_stats(recorder: Recorder, run_s: float) -> dict[str, PhaseStats]:
-    """Each phase's tally with where it lies in a run of ``run_s`` seconds."""
-    clock = recorder.clock
-    spans = clock.spans(run_s) if isinstance(clock, PhaseClock) else {"overall": (0.0, run_s)}
-    return {name: PhaseStats(name, tally, *spans[name]) for name, tally in recorder.phases.items()}

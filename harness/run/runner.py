@@ -25,11 +25,12 @@ from harness.loadgen.shapes import Shape
 from harness.loadgen.stats import GeneratorStats
 from harness.report import write_reports
 from harness.run.load import run_open_loop
-from harness.run.phases import PhaseClock, phase_stats
+from harness.run.phases import PhaseClock
 from harness.run.sampler import sample_metrics
 from harness.scenario import Scenario
 from harness.system import HostSettings, Topology, backend_for, bring_up, open_backend
 from harness.system.topology import describe_death
+from harness.verdict.phases import phase_stats
 from harness.verdict.results import RunResult, judge
 
 ProgressCallback = Callable[[float, Bucket | None], None]

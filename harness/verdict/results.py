@@ -9,9 +9,9 @@ from typing import Any
 from faults import FaultWindow
 from harness.loadgen.histograms import Bucket
 from harness.loadgen.recorder import timeline_row
-from harness.run.phases import PhaseStats
 from harness.scenario.budgets import Budget
 from harness.verdict.budgets import BudgetResult, evaluate
+from harness.verdict.phases import PhaseStats
 
 
 def judge(budgets: tuple[Budget, ...], phases: dict[str, PhaseStats]) -> list[BudgetResult]:
