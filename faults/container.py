@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 from harness.errors import TopologyError
 
+__all__ = ["ContainerControl", "Crash", "Pause", "ResourceLimit", "Stop"]
+
 _CPU_PERIOD_US = 100_000
 # The engine cannot lift a memory limit once set, so "unlimited" is restored as a limit far
 # above any test machine's memory.

@@ -8,6 +8,8 @@ from typing import Protocol
 
 from faults.schedule import FaultControl, FaultWindow, ScheduledFault
 
+__all__ = ["WindowObserver", "drive_faults"]
+
 
 class WindowObserver(Protocol):
     """Told the moment a fault really starts and ends (seconds since load started)."""

@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 from harness.errors import TopologyError, transport_cause
 
+__all__ = ["CONTROL_TIMEOUT_S", "HttpError", "HttpFault", "StubControl", "clear_stub_fault"]
+
 _FIELDS = ("status", "rate", "latency_ms", "retry_after_s")
 CONTROL_TIMEOUT_S = 5.0
 # A broken exchange: refused, reset, timed out, an HTTP error status, a malformed answer or URL.

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
 
+__all__ = ["STREAMS", "TOXIC_ATTRIBUTES", "ProxyDown", "Toxic", "ToxicControl"]
+
 # Toxiproxy 2.12.0 toxic types and the attributes each one reads (all integers).
 TOXIC_ATTRIBUTES: Mapping[str, frozenset[str]] = MappingProxyType(
     {

@@ -10,6 +10,8 @@ from faults.container import ContainerControl
 from faults.http import StubControl
 from faults.network import ToxicControl
 
+__all__ = ["Fault", "FaultControl", "FaultWindow", "ScheduledFault"]
+
 
 class FaultControl(ToxicControl, ContainerControl, StubControl, Protocol):
     """Everything a fault may act on: Toxiproxy, service containers, stubs' fault controls.

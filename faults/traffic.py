@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+__all__ = ["Surge"]
+
 
 @dataclass(frozen=True, slots=True)
 class Surge:

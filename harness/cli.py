@@ -24,6 +24,8 @@ from harness.errors import (
 )
 from harness.system.backends import BACKENDS
 
+__all__ = ["build_parser", "main"]
+
 EXIT_PASSED, EXIT_VIOLATED, EXIT_USAGE, EXIT_TOPOLOGY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 

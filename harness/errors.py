@@ -7,6 +7,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from harness.scenario.budgets import Budget
 
+__all__ = [
+    "BudgetViolation",
+    "ChaosError",
+    "HarnessServiceLost",
+    "ProvisioningError",
+    "ScenarioError",
+    "TopologyError",
+    "UsageError",
+    "transport_cause",
+]
+
 
 class ChaosError(Exception):
     """Root of every error serving-chaos raises; the CLI prints these, never a traceback."""

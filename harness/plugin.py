@@ -21,6 +21,22 @@ if TYPE_CHECKING:
     from harness.system import HostSettings, Topology
     from harness.verdict.results import RunResult
 
+__all__ = [
+    "DEFAULT_BACKEND",
+    "ChaosRunner",
+    "ChaosSettings",
+    "chaos",
+    "chaos_proxies",
+    "chaos_result",
+    "chaos_settings",
+    "chaos_topology",
+    "pytest_addoption",
+    "pytest_configure",
+    "pytest_report_header",
+    "pytest_runtest_makereport",
+    "pytest_terminal_summary",
+]
+
 DEFAULT_BACKEND = "auto"
 
 

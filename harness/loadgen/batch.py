@@ -16,6 +16,8 @@ import numpy as np
 from harness.loadgen.recorder import Recorder
 from harness.loadgen.stats import GeneratorStats
 
+__all__ = ["BATCH", "Batch"]
+
 # Requests buffered before they are recorded: large enough that numpy's per-call cost vanishes,
 # small enough (a few hundred KB) to be nothing next to the histograms.
 BATCH = 4096

@@ -19,6 +19,8 @@ from harness.loadgen.live import LoadProgress
 from harness.loadgen.options import plan_from
 from harness.loadgen.summary import LoadResult
 
+__all__ = ["run_load"]
+
 
 def run_load(args: argparse.Namespace) -> int:
     plan, workers = plan_from(args)

@@ -16,6 +16,8 @@ from harness.errors import UsageError
 from harness.loadgen.curl_multi import CurlLoop
 from harness.loadgen.engine import Sink, Target
 
+__all__ = ["curl_available", "curl_loop"]
+
 
 def curl_available() -> bool:
     return importlib.util.find_spec("pycurl") is not None

@@ -22,6 +22,8 @@ from harness.loadgen.engine import Sink, Target
 from harness.loadgen.payloads import FixedBody
 from harness.loadgen.poller import Poller
 
+__all__ = ["CurlLoop", "Transfer"]
+
 # libcurl error numbers the report names; the rest are reported as "curl_<n>".
 _FAILURES = {28: "timeout", 7: "connection", 52: "connection", 55: "connection", 56: "connection"}
 _EPOLL_IN, _EPOLL_OUT = select.EPOLLIN, select.EPOLLOUT

@@ -15,6 +15,8 @@ from harness.errors import UsageError
 from harness.loadgen.payloads import AcceptAny, BodySource, FixedBody, Validator
 from harness.loadgen.shapes import Shape
 
+__all__ = ["ENGINES", "METHODS", "SELF_PACED", "Plan", "Sink", "Target"]
+
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 ENGINES = ("aiohttp", "curl", "http1")
 # Engines with their own event loop (harness.loadgen.pacing) rather than asyncio's.

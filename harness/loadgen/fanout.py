@@ -25,6 +25,8 @@ from harness.loadgen.recorder import Recorder
 from harness.loadgen.stats import GeneratorStats
 from harness.loadgen.worker import run_plan
 
+__all__ = ["Tick", "run_processes"]
+
 # Called about once a second with the seconds elapsed, the last full second and the in-flight.
 Tick = Callable[[float, Bucket | None, int], None]
 

@@ -13,6 +13,19 @@ import numpy as np
 import numpy.typing as npt
 from hdrh.histogram import HdrHistogram
 
+__all__ = [
+    "DENSE_SECONDS",
+    "Bucket",
+    "Floats",
+    "Ints",
+    "Mask",
+    "Tally",
+    "new_histogram",
+    "new_timeline_histogram",
+    "record_many",
+    "record_micros",
+]
+
 # Microseconds, from 1 us to 10 min. Phases keep 3 significant digits (0.1 %). Seconds of the
 # timeline keep 2 (1 %): a 3-digit histogram is ~170 KB of counters, and a long run holds one
 # second per row, so the timeline would otherwise cost ~0.35 MB per second of load.

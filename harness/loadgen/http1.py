@@ -30,6 +30,8 @@ from harness.loadgen.engine import Sink, Target
 from harness.loadgen.payloads import FixedBody
 from harness.loadgen.poller import Poller
 
+__all__ = ["Http1Loop", "reachable_address"]
+
 _IN, _OUT = select.EPOLLIN, select.EPOLLOUT
 _READABLE = select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP
 _MAX_EVENTS = 256

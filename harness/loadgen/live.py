@@ -13,6 +13,8 @@ from rich.text import Text
 
 from harness.loadgen.histograms import Bucket
 
+__all__ = ["LiveLine", "LiveProgress", "LoadProgress", "load_line", "progress_line"]
+
 
 def progress_line(elapsed_s: float, total_s: float, bucket: Bucket | None) -> str:
     line = f"t={elapsed_s:5.1f}/{total_s:g}s"

@@ -21,6 +21,8 @@ from harness.loadgen.payloads import (
 from harness.loadgen.shapes import Constant, Poisson, Ramp, Shape, Sine, Spike, Step
 from harness.loadgen.trace import TRACE_KINDS, read_trace
 
+__all__ = ["SHAPES", "VALIDATIONS", "add_arguments", "engine_for", "plan_from", "shape_from"]
+
 SHAPES = ("constant", "ramp", "step", "spike", "sine", "poisson", "trace")
 VALIDATIONS = ("auto", "predictions", "none")
 

@@ -28,6 +28,16 @@ from harness.loadgen.shapes import peak_rate, take_share
 from harness.loadgen.stats import GeneratorStats
 from harness.loadgen.timer_slack import fine_timers
 
+__all__ = [
+    "LAG_BATCH",
+    "MAX_IDLE_S",
+    "NEVER",
+    "EventLoop",
+    "SecondTick",
+    "run_paced",
+    "run_recorded",
+]
+
 NEVER = float("inf")
 # The longest single wait while idle, so a run that has nothing left to do notices its end.
 MAX_IDLE_S = 0.05

@@ -14,6 +14,18 @@ from typing import Protocol
 
 from harness.errors import UsageError
 
+__all__ = [
+    "AcceptAny",
+    "BodySource",
+    "FixedBody",
+    "PredictionsPerRecord",
+    "RecordsBody",
+    "SampleBodies",
+    "Validator",
+    "body_file",
+    "json_body",
+]
+
 
 class BodySource(Protocol):
     def __call__(self, index: int) -> bytes: ...

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import select
 
+__all__ = ["Poller"]
+
 
 class Poller:
     """An epoll set whose waits are timed to the microsecond."""

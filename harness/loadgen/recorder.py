@@ -12,6 +12,16 @@ import numpy as np
 
 from harness.loadgen.histograms import Bucket, Floats, Ints, Mask, Tally
 
+__all__ = [
+    "DENSE_SECONDS",
+    "OverallOnly",
+    "Phases",
+    "Recorder",
+    "Seconds",
+    "Timeline",
+    "timeline_row",
+]
+
 # Seconds of the timeline kept as live histograms; older ones are kept HDR-encoded (a few
 # hundred bytes) and decoded only when read, so memory stays flat however long a run is.
 DENSE_SECONDS = 32

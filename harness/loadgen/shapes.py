@@ -17,6 +17,20 @@ from typing import Protocol
 
 from harness.errors import UsageError
 
+__all__ = [
+    "Constant",
+    "Poisson",
+    "Ramp",
+    "Rates",
+    "Replay",
+    "Shape",
+    "Sine",
+    "Spike",
+    "Step",
+    "peak_rate",
+    "take_share",
+]
+
 # Integration step for rate shapes: fine enough that no shape here changes noticeably within it.
 _STEP_S = 0.001
 

@@ -11,6 +11,8 @@ from hdrh.histogram import HdrHistogram
 
 from harness.loadgen.histograms import Floats, new_histogram, record_many, record_micros
 
+__all__ = ["MAX_LAG_S", "GeneratorStats"]
+
 # A request that leaves more than this after its intended start was sent late: the generator,
 # not the endpoint, added that time. Also the lag p99 above which a run is invalid.
 MAX_LAG_S = 0.002

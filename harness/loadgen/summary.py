@@ -9,6 +9,8 @@ from harness.loadgen.histograms import Tally
 from harness.loadgen.recorder import Recorder, timeline_row
 from harness.loadgen.stats import GeneratorStats
 
+__all__ = ["LoadResult"]
+
 
 def _percentiles(tally: Tally, which: str) -> dict[str, float | None]:
     if which == "latency":

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+__all__ = ["fine_timers"]
+
 _PR_SET_TIMERSLACK = 29
 _PR_GET_TIMERSLACK = 30
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from harness.errors import UsageError
 from harness.loadgen.shapes import Rates, Replay
 
+__all__ = ["TRACE_KINDS", "read_trace"]
+
 TRACE_KINDS = ("timestamps", "rates")
 
 

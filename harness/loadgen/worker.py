@@ -18,6 +18,8 @@ from harness.loadgen.engine import Plan, Sink
 from harness.loadgen.shapes import peak_rate, take_share
 from harness.loadgen.stats import GeneratorStats
 
+__all__ = ["run_closed", "run_open", "run_plan"]
+
 # The shortest sleep asked of the event loop: its timers tick in whole milliseconds, so a
 # shorter one would be rounded to zero (libuv) and spin, or to 1 ms anyway (epoll).
 _MIN_SLEEP_S = 0.001

@@ -8,6 +8,8 @@ from pathlib import Path
 from harness.report.html import render_html
 from harness.verdict.results import RunResult
 
+__all__ = ["write_reports"]
+
 
 def write_reports(result: RunResult, directory: Path) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)

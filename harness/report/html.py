@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 
+__all__ = ["render_html"]
+
 
 def _rows(headers: list[str], rows: list[list[object]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)

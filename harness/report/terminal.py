@@ -11,6 +11,8 @@ from rich.text import Text
 from harness.scenario.budgets import format_limit
 from harness.verdict.results import RunResult
 
+__all__ = ["explain_failures", "print_verdict", "render_text", "verdict_table"]
+
 
 def _fmt(value: float | None) -> str:
     if value is None:

@@ -9,6 +9,8 @@ import numpy as np
 
 from harness.loadgen.histograms import Floats, Mask
 
+__all__ = ["PhaseClock"]
+
 
 class PhaseClock:
     """Which phases a moment belongs to, from the faults' actual times as they happen.

@@ -33,6 +33,8 @@ from harness.system.topology import describe_death
 from harness.verdict.phases import phase_stats
 from harness.verdict.results import RunResult, judge
 
+__all__ = ["ProgressCallback", "run_on", "run_scenario"]
+
 ProgressCallback = Callable[[float, Bucket | None], None]
 _WATCH_INTERVAL_S = 0.25
 

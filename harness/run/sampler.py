@@ -11,6 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from harness.loadgen.recorder import Recorder
 
+__all__ = ["INFLIGHT", "QUEUE_DEPTH", "parse_gauges", "sample_metrics"]
+
 QUEUE_DEPTH = "serving_queue_depth"
 INFLIGHT = "serving_inflight_requests"
 

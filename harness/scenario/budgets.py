@@ -8,6 +8,16 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+__all__ = [
+    "OPERATORS",
+    "PLAIN_METRICS",
+    "Budget",
+    "canonical_metric",
+    "check_phase",
+    "format_limit",
+    "percentile_of",
+]
+
 OPERATORS: Mapping[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
     ">=": operator.ge,

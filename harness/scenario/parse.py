@@ -37,6 +37,8 @@ from harness.scenario.targets import ATTRIBUTES, FAULT_KINDS, NETWORK_KINDS, tar
 from harness.servers.endpoint.config import EndpointConfig
 from harness.system.spec import ENDPOINT, REFERENCE_DEPENDENCIES, ExternalTarget, SystemSpec
 
+__all__ = ["load_scenario", "parse_scenario"]
+
 # Fields of the endpoint's configuration that the wiring owns, not the scenario.
 _WIRING_OWNED = frozenset({"host", "port", "name", "upstreams"})
 _GOT_FIELD = re.compile(r"but got (\w+)=")

@@ -10,6 +10,8 @@ import yaml
 
 from harness.errors import ScenarioError
 
+__all__ = ["Reader"]
+
 
 class Reader:
     """Walks the parsed YAML with a path, so every error names its field and line."""

@@ -15,6 +15,8 @@ from harness.system.spec import (
     SystemSpec,
 )
 
+__all__ = ["EndpointSpec", "LoadSpec", "Scenario"]
+
 # A scenario's `endpoint:` section is the reference endpoint's own configuration; the wiring
 # fills in where it listens and how it reaches its upstreams.
 EndpointSpec = EndpointConfig

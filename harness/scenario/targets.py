@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from faults import TOXIC_ATTRIBUTES
 from harness.system.spec import ENDPOINT, SystemSpec
 
+__all__ = ["ATTRIBUTES", "CONTAINER_KINDS", "FAULT_KINDS", "NETWORK_KINDS", "targets_of"]
+
 NETWORK_KINDS = (*TOXIC_ATTRIBUTES, "down")
 CONTAINER_KINDS = ("pause", "crash", "stop", "limit")
 FAULT_KINDS = (*NETWORK_KINDS, "http_error", "surge", *CONTAINER_KINDS)

@@ -10,6 +10,8 @@ import sys
 from aiohttp import web
 from aiohttp.log import access_logger
 
+__all__ = ["new_event_loop", "run_server"]
+
 
 def run_server(
     app: web.Application, *, host: str, port: int, access_log: bool, use_uvloop: bool

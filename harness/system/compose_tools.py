@@ -10,6 +10,15 @@ from dataclasses import dataclass
 from harness.errors import TopologyError, UsageError
 from harness.system.toxiproxy import ToxiproxyClient
 
+__all__ = [
+    "LOCAL_TAG",
+    "ProxySpec",
+    "add_image_arguments",
+    "add_proxies_arguments",
+    "build_image",
+    "create_proxies",
+]
+
 LOCAL_TAG = "serving-chaos/serving:local"
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 
+__all__ = ["LOOPBACK", "free_port", "is_loopback"]
+
 LOOPBACK = "127.0.0.1"
 
 

@@ -12,6 +12,8 @@ from typing import Protocol
 
 from harness.errors import TopologyError
 
+__all__ = ["HttpReady", "Watched", "answers"]
+
 
 class Watched(Protocol):
     """What readiness needs to know of a started service."""

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from harness.system.backends.docker.images import LOCAL_BASE
 
+__all__ = ["BASE_IMAGE_VARIABLE", "HostSettings"]
+
 # Set by provisioning when it builds the base image somewhere else than the default.
 BASE_IMAGE_VARIABLE = "SERVING_CHAOS_BASE_IMAGE"
 _TOXIPROXY_VARIABLES = ("SERVING_CHAOS_TOXIPROXY", "PATH")

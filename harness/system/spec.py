@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from harness.servers.endpoint.config import EndpointConfig
 from harness.servers.stub.config import DEFAULT_NAME as _DEFAULT_STUB
 
+__all__ = ["ENDPOINT", "REFERENCE_DEPENDENCIES", "Dependency", "ExternalTarget", "SystemSpec"]
+
 # The model server's service and proxy name: the client's path to it goes through this proxy.
 ENDPOINT = "endpoint"
 

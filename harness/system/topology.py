@@ -14,6 +14,8 @@ from harness.system.backends.base import RunningService
 from harness.system.spec import SystemSpec
 from harness.system.toxiproxy import ToxiproxyClient
 
+__all__ = ["Topology", "describe_death"]
+
 
 @dataclass(frozen=True, slots=True)
 class Topology:

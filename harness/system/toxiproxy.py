@@ -18,6 +18,16 @@ from urllib.parse import quote
 
 from harness.errors import ProvisioningError, TopologyError, transport_cause
 
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "TOXIPROXY_VERSION",
+    "ProxyInfo",
+    "T",
+    "ToxiproxyClient",
+    "find_toxiproxy_server",
+    "server_version",
+]
+
 TOXIPROXY_VERSION = "2.12.0"
 DEFAULT_TIMEOUT_S = 5.0
 _PROJECT_TOOLS = Path(__file__).resolve().parents[2] / ".tools" / "bin"

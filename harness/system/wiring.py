@@ -28,6 +28,8 @@ from harness.system.spec import ENDPOINT, SystemSpec
 from harness.system.topology import Topology
 from harness.system.toxiproxy import ToxiproxyClient
 
+__all__ = ["ENDPOINT_NAME", "TOXIPROXY", "bring_up"]
+
 # The reference endpoint's name in /serving-endpoints/NAME/invocations.
 ENDPOINT_NAME = "model"
 TOXIPROXY = "toxiproxy"

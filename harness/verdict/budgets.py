@@ -7,6 +7,8 @@ from typing import Any, Protocol
 
 from harness.scenario.budgets import Budget
 
+__all__ = ["BudgetResult", "Measured", "evaluate"]
+
 
 @dataclass(frozen=True, slots=True)
 class BudgetResult:

@@ -10,6 +10,8 @@ from harness.loadgen.histograms import Tally
 from harness.loadgen.recorder import Recorder
 from harness.scenario.budgets import percentile_of
 
+__all__ = ["PhaseStats", "phase_stats"]
+
 
 @dataclass(frozen=True, slots=True)
 class PhaseStats:

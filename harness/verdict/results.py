@@ -13,6 +13,8 @@ from harness.scenario.budgets import Budget
 from harness.verdict.budgets import BudgetResult, evaluate
 from harness.verdict.phases import PhaseStats
 
+__all__ = ["RunResult", "judge"]
+
 
 def judge(budgets: tuple[Budget, ...], phases: dict[str, PhaseStats]) -> list[BudgetResult]:
     return [evaluate(budget, phases.get(budget.phase)) for budget in budgets]

@@ -8,6 +8,8 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+__all__ = ["Admission", "QueueFull", "QueueTimeout"]
+
 
 class QueueFull(Exception):
     """Every slot is busy and the queue holds its limit; the caller should be turned away."""

@@ -31,6 +31,8 @@ from harness.servers.endpoint.retry_budget import RetryBudget
 from harness.servers.endpoint.upstream import RetryPolicy, UpstreamClient
 from harness.servers.serve import run_server
 
+__all__ = ["make_app", "serve"]
+
 
 @dataclass(slots=True)
 class _Endpoint:

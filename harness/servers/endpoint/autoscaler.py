@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable
 
 from harness.servers.endpoint.config import EndpointConfig
 
+__all__ = ["Autoscaler"]
+
 
 class Autoscaler:
     """Sizes the endpoint; call `tick` regularly with the current time.

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 from harness.servers.endpoint.records import Record
 
+__all__ = ["Batcher", "Execute", "Vectors"]
+
 Vectors = Sequence[Sequence[float]]
 Execute = Callable[[list[Record], list[Sequence[float]]], Awaitable[list[float]]]
 

@@ -11,6 +11,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
+__all__ = ["MAX_ENTRIES", "LookupCache", "V"]
+
 V = TypeVar("V")
 
 # Bounds memory under a keyspace scan; the oldest entry goes first.

@@ -7,6 +7,8 @@ from dataclasses import fields
 
 from harness.servers.endpoint.config import ENRICHMENT, FEATURE_STORE, EndpointConfig
 
+__all__ = ["add_arguments", "config_from_args", "config_to_argv"]
+
 _DEFAULTS = EndpointConfig()
 # config field -> flag, where the flag's name is not the field's.
 _FLAG_NAMES = {"retry_after_s": "retry-after", "upstream_timeout_s": "upstream-timeout"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+__all__ = ["ENRICHMENT", "FEATURE_STORE", "MIB", "UPSTREAM_NAMES", "EndpointConfig"]
+
 MIB = 1024 * 1024
 # The external APIs the reference endpoint knows how to call, by name.
 FEATURE_STORE = "feature-store"

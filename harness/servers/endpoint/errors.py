@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 from harness.errors import ChaosError
 
+__all__ = ["ApiError"]
+
 _CODES = {
     400: "BAD_REQUEST",
     401: "UNAUTHENTICATED",

@@ -11,6 +11,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+__all__ = ["LoopHistogram"]
+
 # prometheus_client's own `le` formatting, so bounds read exactly as its Histogram writes them;
 # the name carries a type here because the library leaves that function unannotated.
 _le: Callable[[float], str] = floatToGoString

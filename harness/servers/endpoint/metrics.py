@@ -10,6 +10,8 @@ from harness.servers.endpoint.autoscaler import Autoscaler
 from harness.servers.endpoint.histogram import LoopHistogram
 from harness.servers.endpoint.request_counts import RequestCounts
 
+__all__ = ["CLIENT_CLOSED", "METRICS_CONTENT_TYPE", "EndpointMetrics"]
+
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 # A disconnected client gets no response; nginx's 499 names that outcome in the status counts.
 CLIENT_CLOSED = 499

@@ -11,6 +11,8 @@ import numpy as np
 
 from harness.servers.endpoint.records import ENTITY_FIELD
 
+__all__ = ["FEATURE_WIDTH", "HASHED_FIELDS", "NO_FEATURES", "LogisticModel"]
+
 FEATURE_WIDTH = 8
 HASHED_FIELDS = 8
 # The store's features of a record when there is no feature store. Callers pass this very

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+__all__ = ["TokenBucket"]
+
 
 class TokenBucket:
     """Refills `rate` tokens per second up to `burst`; each admitted request takes one.

@@ -8,6 +8,8 @@ from typing import Any
 
 from harness.servers.endpoint.errors import ApiError
 
+__all__ = ["ENTITY_FIELD", "FORMATS", "Record", "entity_key", "parse_records"]
+
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 ENTITY_FIELD = "entity_id"
 

@@ -9,6 +9,8 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+__all__ = ["RequestCounts"]
+
 _NAMES = ("serving_requests", "request_count", "request_4xx_count", "request_5xx_count")
 
 

@@ -8,6 +8,8 @@ instead of `max_attempts`.
 
 from __future__ import annotations
 
+__all__ = ["RetryBudget"]
+
 
 class RetryBudget:
     def __init__(self, max_tokens: float = 10.0, token_ratio: float = 0.1) -> None:

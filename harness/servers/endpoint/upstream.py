@@ -18,6 +18,8 @@ from harness.servers.endpoint.errors import ApiError
 from harness.servers.endpoint.metrics import EndpointMetrics
 from harness.servers.endpoint.retry_budget import RetryBudget
 
+__all__ = ["RetryPolicy", "UpstreamClient", "UpstreamError"]
+
 
 class UpstreamError(ApiError):
     """A failed upstream call; `retryable` marks failures another attempt might not repeat."""

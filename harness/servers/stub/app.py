@@ -15,6 +15,8 @@ from harness.servers.stub.features import features_for
 from harness.servers.stub.metrics import METRICS_CONTENT_TYPE, StubMetrics
 from harness.servers.stub.switch import FaultSwitch, HttpFault
 
+__all__ = ["make_app", "serve"]
+
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

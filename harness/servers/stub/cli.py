@@ -6,6 +6,8 @@ import argparse
 
 from harness.servers.stub.config import StubConfig
 
+__all__ = ["add_arguments", "config_from_args"]
+
 _DEFAULTS = StubConfig()
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+__all__ = ["DEFAULT_NAME", "StubConfig"]
+
 # The name a stub answers as when none is given: the reference endpoint's feature store.
 DEFAULT_NAME = "feature-store"
 

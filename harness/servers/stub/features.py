@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+__all__ = ["features_for"]
+
 # Python's hash() is salted per process; blake2b is stable across runs and machines.
 _WORD = 4
 _BLOCK = 64

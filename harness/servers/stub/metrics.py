@@ -5,6 +5,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+__all__ = ["METRICS_CONTENT_TYPE", "StubMetrics"]
+
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 

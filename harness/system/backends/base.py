@@ -12,6 +12,18 @@ from typing import Any, Protocol, Self
 
 from harness.system.readiness import HttpReady
 
+__all__ = [
+    "Backend",
+    "Command",
+    "Harness",
+    "Image",
+    "Program",
+    "Remote",
+    "RunningService",
+    "Service",
+    "Toxiproxy",
+]
+
 
 @dataclass(frozen=True, slots=True)
 class Toxiproxy:

@@ -18,6 +18,8 @@ from typing import IO, Any
 from harness.errors import TopologyError
 from harness.system.readiness import HttpReady
 
+__all__ = ["ChildProcess", "ProcessService", "running"]
+
 _PR_SET_PDEATHSIG = 1
 
 

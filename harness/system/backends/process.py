@@ -25,6 +25,8 @@ from harness.system.backends.base import (
 from harness.system.backends.children import ChildProcess, ProcessService, running
 from harness.system.backends.remote import RemoteService
 
+__all__ = ["ProcessBackend"]
+
 
 class ProcessBackend:
     """Starts services as child processes; ``toxiproxy`` is the toxiproxy-server binary.

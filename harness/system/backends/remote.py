@@ -7,6 +7,8 @@ from typing import Any
 from harness.errors import TopologyError
 from harness.system.readiness import answers
 
+__all__ = ["RemoteService"]
+
 
 class RemoteService:
     """An already running server at ``url``: no logs, no process, no fault verbs."""

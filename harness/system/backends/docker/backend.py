@@ -34,6 +34,8 @@ from harness.system.backends.docker.images import (
 )
 from harness.system.backends.remote import RemoteService
 
+__all__ = ["DockerBackend", "DockerService", "DockerSettings"]
+
 _NANOS = 1_000_000_000
 
 

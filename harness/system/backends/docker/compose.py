@@ -19,6 +19,16 @@ import yaml
 
 from harness.errors import ScenarioError
 
+__all__ = [
+    "Build",
+    "ComposeFile",
+    "ComposeService",
+    "HealthCheck",
+    "Limits",
+    "load_compose",
+    "parse_compose",
+]
+
 _SERVICE_KEYS = {
     "image", "build", "command", "environment", "ports", "healthcheck", "depends_on", "deploy",
     "network_mode",

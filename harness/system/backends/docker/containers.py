@@ -10,6 +10,16 @@ from typing import Any
 from harness.errors import TopologyError
 from harness.system.backends.docker.labels import run_labels
 
+__all__ = [
+    "CPU_PERIOD_US",
+    "TMPFS",
+    "ContainerReady",
+    "ServiceSpec",
+    "hardening",
+    "last_logs",
+    "start_container",
+]
+
 CPU_PERIOD_US = 100_000
 # Python and the servers need no more scratch space than this; it counts against the memory limit.
 TMPFS = {"/tmp": "rw,nosuid,nodev,size=64m"}

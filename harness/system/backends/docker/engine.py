@@ -6,6 +6,8 @@ from typing import Any
 
 from harness.errors import ProvisioningError
 
+__all__ = ["connect", "unavailable_reason"]
+
 _HINT = "run `bash scripts/provision_docker.sh` (installs docker.io and starts dockerd as root)"
 
 

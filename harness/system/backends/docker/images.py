@@ -29,6 +29,20 @@ from typing import Any, Protocol
 
 from harness.errors import ProvisioningError
 
+__all__ = [
+    "DISTRIBUTION",
+    "LOCAL_BASE",
+    "REPOSITORY",
+    "TOXIPROXY_IMAGE",
+    "UPSTREAM_BASE",
+    "ImageRecipe",
+    "Named",
+    "digest",
+    "ensure_serving_image",
+    "find_checkout",
+    "user_cache_dir",
+]
+
 LOCAL_BASE = "serving-chaos/base:bookworm"
 UPSTREAM_BASE = "python:3.11-slim"
 REPOSITORY = "serving-chaos/serving"

@@ -12,6 +12,18 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+__all__ = [
+    "OWNER_PID",
+    "OWNER_START",
+    "RUN",
+    "SERVICE",
+    "new_run_id",
+    "owner_alive",
+    "reap_dead_runs",
+    "run_containers",
+    "run_labels",
+]
+
 RUN = "serving-chaos.run"
 SERVICE = "serving-chaos.service"
 OWNER_PID = "serving-chaos.pid"
