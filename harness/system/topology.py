@@ -11,6 +11,7 @@ from pathlib import Path
 from faults.http import clear_stub_fault
 from harness.errors import TopologyError
 from harness.system.backends.base import RunningService
+from harness.system.readiness import HttpReady
 from harness.system.spec import SystemSpec
 from harness.system.toxiproxy import ToxiproxyClient
 
@@ -38,6 +39,8 @@ class Topology:
     containers: Mapping[str, RunningService] = field(default_factory=dict)
     owned: Mapping[str, RunningService] = field(default_factory=dict)
     invocations_path: str = "/invocations"
+    # How each service of the system under test is known to be ready, for a restart.
+    ready: Mapping[str, HttpReady] = field(default_factory=dict)
 
     @property
     def invocations_url(self) -> str:
@@ -88,16 +91,18 @@ class Topology:
     def reset(self) -> None:
         """Back to the state right after start-up: services resumed or restarted, every
         proxy enabled with no toxic, every stub's HTTP fault cleared."""
-        for service in self.containers.values():
-            _resume(service)
+        for name, service in self.containers.items():
+            _resume(service, self.ready.get(name))
         self.toxiproxy.reset()
         for name, url in self.stub_urls.items():
             clear_stub_fault(name, url)
 
 
-def _resume(service: RunningService) -> None:
+def _resume(service: RunningService, ready: HttpReady | None) -> None:
     if not service.alive():
         service.start()
+        if ready is not None:
+            ready.wait(service)
         return
     service.reload()
     if service.status == "paused":

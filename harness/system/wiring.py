@@ -105,6 +105,7 @@ def bring_up(
             )
         }
         services: dict[str, RunningService] = {}
+        readiness: dict[str, HttpReady] = {}
         stub_urls: dict[str, str] = {}
         upstreams: dict[str, str] = {}
         for dependency in system.dependencies:
@@ -121,6 +122,7 @@ def bring_up(
         endpoint = _endpoint(system, upstreams)
         ready = HttpReady(endpoint.health_url, timeout_s=ready_timeout_s)
         services[ENDPOINT] = backend.start(Service(ENDPOINT, endpoint.program, ready, endpoint.env))
+        readiness[ENDPOINT] = ready
         direct = urlsplit(endpoint.direct_url)
         default_port = 443 if direct.scheme == "https" else 80
         front = toxiproxy.create_proxy(ENDPOINT, f"{direct.hostname}:{direct.port or default_port}")
@@ -139,4 +141,5 @@ def bring_up(
             containers=services if system.kind != "url" else {},
             owned=owned,
             invocations_path=endpoint.invocations_path,
+            ready=readiness,
         )
