@@ -36,7 +36,7 @@ from harness.verdict.results import RunResult, judge
 __all__ = ["ProgressCallback", "run_on", "run_scenario"]
 
 ProgressCallback = Callable[[float, Bucket | None], None]
-_WATCH_INTERVAL_S = 0.25
+_WATCH_INTERVAL_S = 0.5
 
 
 @dataclass(slots=True)

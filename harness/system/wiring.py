@@ -113,8 +113,10 @@ def bring_up(
             url = f"http://{LOOPBACK}:{port}"
             args = ("stub", "--host", LOOPBACK, "--port", str(port), "--name", dependency.name)
             ready = HttpReady(f"{url}/health", timeout_s=ready_timeout_s)
+            # PORT as for a custom server: a compose healthcheck reads it.
+            env = {"PORT": str(port)}
             services[dependency.name] = backend.start(
-                Service(dependency.name, Harness(args), ready)
+                Service(dependency.name, Harness(args), ready, env)
             )
             proxy = toxiproxy.create_proxy(dependency.name, f"{LOOPBACK}:{port}")
             stub_urls[dependency.name] = url

@@ -46,6 +46,7 @@ class DockerService:
     def __init__(self, name: str, container: Any) -> None:
         self.name = name
         self.container = container
+        self._host_pid: int | None = None
 
     def _state(self) -> dict[str, Any]:
         from docker.errors import NotFound
@@ -71,6 +72,13 @@ class DockerService:
         return last_logs(self.container, lines)
 
     def alive(self) -> bool:
+        # The watchdog asks several times a second while load runs in this process: a look at
+        # /proc costs nothing, where an engine call per service would cost the generator time.
+        if self._host_pid is None:
+            self._host_pid = self.pid
+        if self._host_pid is not None and _running(self._host_pid):
+            return True
+        self._host_pid = None
         return self.exit_code() is None
 
     @property
@@ -104,9 +112,19 @@ class DockerService:
 
     def start(self) -> None:
         self.container.start()
+        self._host_pid = None
 
     def update(self, **changes: int) -> None:
         self.container.update(**changes)
+
+
+def _running(pid: int) -> bool:
+    """Whether host process ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @dataclass(frozen=True, slots=True)
