@@ -23,7 +23,7 @@ from harness.system.backends.base import (
     Toxiproxy,
 )
 from harness.system.backends.children import ChildProcess, ProcessService, running
-from harness.system.backends.remote import RemoteService
+from harness.system.backends.remote import reach
 
 __all__ = ["ProcessBackend"]
 
@@ -56,13 +56,7 @@ class ProcessBackend:
 
     def start(self, service: Service) -> RunningService:
         if isinstance(service.program, Remote):
-            remote = RemoteService(service.name, service.program.url)
-            if not service.ready.probe():
-                raise TopologyError(
-                    f"the target endpoint does not answer {service.ready.url}; start it, or fix "
-                    "target.url / target.health_path in the scenario"
-                )
-            return remote
+            return reach(service)
         if self.log_dir is None:
             raise TopologyError("start services inside the backend's `with` block")
         argv = self._argv(service.program)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from harness.errors import TopologyError
+from harness.system.backends.base import Remote, Service
 from harness.system.readiness import answers
 
-__all__ = ["RemoteService"]
+__all__ = ["RemoteService", "reach"]
 
 
 class RemoteService:
@@ -66,3 +67,15 @@ class RemoteService:
         return TopologyError(
             f"{self.name} at {self.url} runs elsewhere; the harness cannot touch it"
         )
+
+
+def reach(service: Service) -> RemoteService:
+    """The already running server ``service`` names, once it answers its health check."""
+    if not isinstance(service.program, Remote):
+        raise TopologyError(f"{service.name} is not an already running server")
+    if not service.ready.probe():
+        raise TopologyError(
+            f"the target endpoint does not answer {service.ready.url}; start it, or fix "
+            "target.url / target.health_path in the scenario"
+        )
+    return RemoteService(service.name, service.program.url)

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from harness.errors import TopologyError, UsageError
+from harness.errors import UsageError
 from harness.system.backends.base import (
     Command,
     Harness,
@@ -32,7 +32,7 @@ from harness.system.backends.docker.images import (
     ImageRecipe,
     ensure_serving_image,
 )
-from harness.system.backends.remote import RemoteService
+from harness.system.backends.remote import reach
 
 __all__ = ["DockerBackend", "DockerService", "DockerSettings"]
 
@@ -192,12 +192,7 @@ class DockerBackend:
 
     def start(self, service: Service) -> RunningService:
         if isinstance(service.program, Remote):
-            if not service.ready.probe():
-                raise TopologyError(
-                    f"the target endpoint does not answer {service.ready.url}; start it, or fix "
-                    "target.url / target.health_path in the scenario"
-                )
-            return RemoteService(service.name, service.program.url)
+            return reach(service)
         spec = self._spec(service.name, service.program, service.env)
         container = start_container(self._client, self._run_id, spec)
         self._containers[service.name] = container
