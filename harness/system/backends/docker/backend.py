@@ -6,6 +6,7 @@ exception, Ctrl-C); containers of runs whose harness died are reaped before a ne
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -36,17 +37,16 @@ from harness.system.backends.remote import reach
 
 __all__ = ["DockerBackend", "DockerService", "DockerSettings"]
 
-_NANOS = 1_000_000_000
-
 
 class DockerService:
     """A service's container: the docker verbs faults use, plus what readiness and the
     watchdog ask."""
 
-    def __init__(self, name: str, container: Any) -> None:
+    def __init__(self, name: str, container: Any, check: HealthCheck | None = None) -> None:
         self.name = name
         self.container = container
         self._host_pid: int | None = None
+        self._check = None if check is None or not check.test else _Check(check)
 
     def _state(self) -> dict[str, Any]:
         from docker.errors import NotFound
@@ -65,8 +65,7 @@ class DockerService:
         return None
 
     def health(self) -> str | None:
-        health = self._state().get("Health")
-        return None if not health else str(health.get("Status"))
+        return None if self._check is None else self._check.status(self.container)
 
     def logs(self, lines: int = 40) -> str:
         return last_logs(self.container, lines)
@@ -139,17 +138,33 @@ class DockerSettings:
     log_dir: Path | None = None
 
 
-def _engine_healthcheck(check: HealthCheck) -> dict[str, Any] | None:
-    if not check.test:
-        return None
-    test = ["CMD-SHELL", *check.test] if check.shell else ["CMD", *check.test]
-    return {
-        "test": test,
-        "interval": int(check.interval_s * _NANOS),
-        "timeout": int(check.timeout_s * _NANOS),
-        "retries": check.retries,
-        "start_period": int(check.start_period_s * _NANOS),
-    }
+class _Check:
+    """A compose healthcheck run by the harness, in the container, while it waits for the
+    service (compose's meaning: ``retries`` failures in a row after ``start_period`` make it
+    unhealthy). Once healthy it is not run again: the engine's own checks would keep running
+    beside the load, each one a process in the service's CPU share."""
+
+    def __init__(self, check: HealthCheck) -> None:
+        self._check = check
+        self._started = time.monotonic()
+        self._next = 0.0
+        self._failures = 0
+        self._status = "starting"
+
+    def status(self, container: Any) -> str:
+        now = time.monotonic()
+        if self._status != "starting" or now < self._next:
+            return self._status
+        self._next = now + self._check.interval_s
+        test = self._check.test
+        argv = ["/bin/sh", "-c", test[0]] if self._check.shell else list(test)
+        if container.exec_run(argv).exit_code == 0:
+            self._status = "healthy"
+        elif now - self._started >= self._check.start_period_s:
+            self._failures += 1
+            if self._failures >= max(self._check.retries, 1):
+                self._status = "unhealthy"
+        return self._status
 
 
 class DockerBackend:
@@ -196,7 +211,9 @@ class DockerBackend:
         spec = self._spec(service.name, service.program, service.env)
         container = start_container(self._client, self._run_id, spec)
         self._containers[service.name] = container
-        running = DockerService(service.name, container)
+        compose = self._compose_service(service.name)
+        check = None if compose is None else compose.healthcheck
+        running = DockerService(service.name, container, check)
         service.ready.wait(running)
         return running
 
@@ -229,12 +246,11 @@ class DockerBackend:
     def _with_compose(
         self, name: str, image: str, command: tuple[str, ...], env: dict[str, str]
     ) -> ServiceSpec:
-        """Limits, environment and healthcheck from the compose file; ports and commands stay
+        """Limits and environment from the compose file; ports and commands stay
         the harness's own, so every run still gets free loopback ports."""
         service = self._compose_service(name)
         if service is None:
             return ServiceSpec(name, image, command, environment=dict(env))
-        check = None if service.healthcheck is None else _engine_healthcheck(service.healthcheck)
         return ServiceSpec(
             name,
             image,
@@ -242,7 +258,6 @@ class DockerBackend:
             environment={**service.environment, **env},
             cpus=service.limits.cpus,
             memory_bytes=service.limits.memory_bytes,
-            healthcheck=check,
         )
 
     def _save_logs(self, log_dir: Path) -> None:

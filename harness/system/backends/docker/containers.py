@@ -35,9 +35,6 @@ class ServiceSpec:
     environment: dict[str, str] = field(default_factory=dict)
     cpus: float | None = None
     memory_bytes: int | None = None
-    # The engine's healthcheck (docker SDK form: test, interval, timeout, retries, start_period
-    # in nanoseconds), from a compose file; readiness then also waits for "healthy".
-    healthcheck: dict[str, Any] | None = None
     # False only for an image that must write outside /tmp (which stays writable either way).
     read_only: bool = True
 
@@ -79,8 +76,6 @@ def start_container(client: Any, run_id: str, service: ServiceSpec) -> Any:
         limits["cpu_quota"] = int(service.cpus * CPU_PERIOD_US)
     if service.memory_bytes is not None:
         limits["mem_limit"] = service.memory_bytes
-    if service.healthcheck is not None:
-        limits["healthcheck"] = service.healthcheck
     try:
         # Checked first: containers.run would otherwise try to pull from a registry.
         client.images.get(service.image)
