@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from harness.run.runner import run_scenario
+from harness.run.runner import run_on
 from harness.scenario import parse_scenario
+from harness.system import Topology
 
 pytestmark = pytest.mark.integration
 
 
-def test_a_ramp_offers_its_integral_and_climbs_second_by_second() -> None:
+def test_a_ramp_offers_its_integral_and_climbs_second_by_second(chaos_proxies: Topology) -> None:
     scenario = parse_scenario(
         "name: ramp\nload: {rate: 10, duration_s: 4, arrivals: {shape: ramp, to: 50}}\n"
     )
-    result = run_scenario(scenario, backend="process")
+    result = run_on(chaos_proxies, scenario)
 
     offered = [bucket.offered for bucket in result.buckets]
     assert sum(offered) == 120  # (10 + 50) / 2 * 4

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import UsageError
 from harness.run.runner import run_scenario
 from harness.scenario import parse_scenario
 
@@ -75,12 +74,6 @@ def test_a_users_server_meets_a_503_burst_from_the_feature_store(tmp_path: Path)
     assert set(burst.errors_by_class()) == {"502"}
     assert result.buckets[-1].errors == 0
     assert result.buckets[-1].requests > 0
-
-
-def test_a_target_command_cannot_run_on_docker(tmp_path: Path) -> None:
-    scenario = parse_scenario(_scenario(tmp_path / "server.py"))
-    with pytest.raises(UsageError, match="runs as a process"):
-        run_scenario(scenario, backend="docker")
 
 
 def test_a_users_image_runs_on_docker_behind_toxiproxy() -> None:

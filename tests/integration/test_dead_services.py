@@ -6,11 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,7 +16,9 @@ from harness.report import explain_failures
 from harness.run.runner import run_on
 from harness.scenario import LoadSpec, Scenario
 from harness.system import Topology
+from tests.cli import LOAD_ANSWERED, StartCli
 from tests.procs import children_of, exists
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -29,15 +28,6 @@ load: {rate: 20, duration_s: 20, timeout_s: 2, max_lag_ms: 100}
 budgets:
   - error_rate < 0.5
 """
-
-
-def _poll(condition: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _toxiproxy_child(parent: int) -> int | None:
@@ -52,33 +42,23 @@ def _toxiproxy_child(parent: int) -> int | None:
 
 
 def test_toxiproxy_dying_mid_run_exits_3_with_partial_reports_and_no_leftovers(
-    tmp_path: Path,
+    tmp_path: Path, start_cli: StartCli
 ) -> None:
     scenario = tmp_path / "long.yaml"
     scenario.write_text(LONG)
     report = tmp_path / "out"
-    argv = [sys.executable, "-m", "harness.cli", "run", str(scenario), "--backend", "process"]
-    proc = subprocess.Popen(
-        [*argv, "--report-dir", str(report)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert _poll(lambda: _toxiproxy_child(proc.pid) is not None, 30), "no toxiproxy child"
-        children = children_of(proc.pid)
-        # Let the load run a little before the instrument goes away.
-        time.sleep(3)
-        victim = _toxiproxy_child(proc.pid)
-        assert victim is not None
-        started = time.monotonic()
-        os.kill(victim, signal.SIGKILL)
-        out, err = proc.communicate(timeout=30)
-        ended_after_s = time.monotonic() - started
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 3, out + err
+    run = start_cli("run", str(scenario), "--backend", "process", "--report-dir", str(report))
+    # The instrument (Toxiproxy) goes away mid-run, once requests have been measured.
+    run.wait_for(LOAD_ANSWERED, 60)
+    children = children_of(run.proc.pid)
+    victim = _toxiproxy_child(run.proc.pid)
+    assert victim is not None, children
+    started = time.monotonic()
+    os.kill(victim, signal.SIGKILL)
+    code = run.proc.wait(30)
+    ended_after_s = time.monotonic() - started
+    out, err = run.stdout(), run.stderr()
+    assert code == 3, out + err
     assert "toxiproxy" in err, err
     assert "invalid" in err, err
     assert "Traceback" not in err
@@ -90,7 +70,7 @@ def test_toxiproxy_dying_mid_run_exits_3_with_partial_reports_and_no_leftovers(
     assert any("toxiproxy" in note for note in results["notes"])
     assert results["summary"]["requests"] > 0
     assert (report / "report.html").is_file()
-    assert _poll(lambda: not any(exists(pid) for pid in children), 10), "children left running"
+    eventually(lambda: not any(exists(pid) for pid in children), 10, what="no child left running")
 
 
 def test_an_endpoint_that_dies_without_a_fault_is_a_finding_and_the_run_goes_on(

@@ -12,7 +12,6 @@ from contextlib import contextmanager, suppress
 
 import pytest
 
-from harness.errors import UsageError
 from harness.loadgen import Constant, Plan, Target
 from harness.loadgen.histograms import Tally
 from harness.loadgen.http1 import reachable_address
@@ -176,11 +175,6 @@ def test_request_bytes_carry_host_length_and_content_type() -> None:
     assert f"Host: 127.0.0.1:{port}".encode() in lines
     assert b"Content-Length: 0" in lines
     assert not any(line.startswith(b"Content-Type") for line in lines)
-
-
-def test_https_is_refused_with_the_engines_that_speak_it() -> None:
-    with pytest.raises(UsageError, match="the curl and aiohttp engines speak https"):
-        _run("https://127.0.0.1:9/", rate=1, seconds=0.1)
 
 
 def test_the_first_address_that_accepts_is_used_as_a_client_trying_each_would() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import UsageError
 from harness.run.runner import run_scenario
 from harness.scenario import parse_scenario
 
@@ -61,13 +60,3 @@ def test_crashing_the_endpoint_gives_errors_then_recovery_after_restart() -> Non
     last = result.buckets[-1]
     assert last.requests > 0
     assert last.errors == 0
-
-
-def test_limit_faults_are_refused_on_the_process_backend_before_anything_starts() -> None:
-    scenario = parse_scenario(
-        "name: squeeze\n" + LOAD % 2 + "faults:\n"
-        "  - {name: cpu, type: limit, target: endpoint, start_s: 0, duration_s: 1,\n"
-        "     attributes: {cpus: 0.5}}\n"
-    )
-    with pytest.raises(UsageError, match="need the docker backend"):
-        run_scenario(scenario, backend="process")

@@ -1,14 +1,13 @@
-"""Reference endpoint: the autoscaler on a fake clock and in real time, and dynamic batching."""
+"""Reference endpoint: the autoscaler on a fake clock, and the scaling settings' validation. The
+autoscaler in real time and dynamic batching, over HTTP, are in the integration tier."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 import pytest
 
 from harness.servers.endpoint import Autoscaler, EndpointConfig
-from tests.unit.test_endpoint import _endpoint, _metrics, _post, _run, _sample, _wait_for_metric
 
 # Time-compressed windows: seconds of fake clock, not minutes.
 SCALING = EndpointConfig(
@@ -134,69 +133,6 @@ def test_scales_to_zero_when_idle_and_wakes_through_a_cold_start() -> None:
 def test_new_config_fields_are_validated(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=rf"expected .* but got {field}={value}"):
         EndpointConfig(concurrency=4, **{field: value})  # type: ignore[arg-type]
-
-
-def test_real_time_scale_to_zero_then_cold_start() -> None:
-    config = EndpointConfig(
-        concurrency=1,
-        min_concurrency=0,
-        max_concurrency=2,
-        scale_stable_window_s=0.1,
-        scale_panic_window_s=0.05,
-        scale_reaction_delay_s=0,
-        scale_to_zero_idle_s=0.3,
-        cold_start_s=0.2,
-    )
-
-    async def scenario() -> None:
-        async with _endpoint(config) as client:
-            # Cold at boot, then up, then idle long enough to go to zero.
-            await _wait_for_metric(client, "serving_provisioned_concurrency", 1)
-            await _wait_for_metric(client, "serving_provisioned_concurrency", 0)
-            async with client.get("/health") as resp:
-                assert resp.status == 503
-                assert (await resp.json())["status"] == "scaled to zero"
-            loop = asyncio.get_running_loop()
-            sent = loop.time()
-            status, _ = await _post(client, {"inputs": [[1]]})
-            waited = loop.time() - sent
-            text = await _metrics(client)
-        assert status == 200
-        assert waited >= 0.2
-        assert _sample(text, "serving_scale_events_total", direction="down") >= 1
-        assert _sample(text, "serving_scale_events_total", direction="up") >= 1
-
-    _run(scenario)
-
-
-@pytest.mark.parametrize(("batch", "calls", "mean"), [(1, 4, 1.0), (4, 1, 4.0)])
-def test_dynamic_batching_feeds_the_model_in_batches(batch: int, calls: int, mean: float) -> None:
-    config = EndpointConfig(
-        concurrency=4, service_time_ms=50, max_batch_size=batch, max_batch_delay_ms=200
-    )
-
-    async def scenario() -> None:
-        async with _endpoint(config) as client:
-            results = await asyncio.gather(*(_post(client, {"inputs": [[i]]}) for i in range(4)))
-            text = await _metrics(client)
-        assert [len(body["predictions"]) for _, body in results] == [1, 1, 1, 1]
-        assert _sample(text, "serving_model_batch_size_count") == calls
-        assert _sample(text, "serving_model_batch_size_sum") / calls == mean
-
-    _run(scenario)
-
-
-def test_batch_predictions_match_unbatched_ones() -> None:
-    async def predictions(batch: int) -> list[list[float]]:
-        config = EndpointConfig(max_batch_size=batch, max_batch_delay_ms=50, seed=7)
-        async with _endpoint(config) as client:
-            results = await asyncio.gather(*(_post(client, {"inputs": [[i]]}) for i in range(3)))
-        return [body["predictions"] for _, body in results]
-
-    async def scenario() -> None:
-        assert await predictions(3) == await predictions(1)
-
-    _run(scenario)
 
 
 def test_records_per_call_lower_the_cost_per_prediction() -> None:

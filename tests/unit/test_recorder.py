@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from harness.loadgen.histograms import Tally
 from harness.loadgen.recorder import Recorder, timeline_row
-from harness.run.phases import PhaseClock, PhaseStats, phase_stats
+from harness.run.phases import PhaseClock
+from harness.verdict.phases import PhaseStats, phase_stats
 
 # HDR histograms with 3 significant digits: any value is within 0.1 %.
 HDR = 1e-3

@@ -13,8 +13,9 @@ from rich.console import Console
 from faults import FaultWindow
 from harness.loadgen.recorder import Recorder
 from harness.report import print_verdict, render_html, render_text, write_reports
-from harness.run.phases import PhaseClock, phase_stats
+from harness.run.phases import PhaseClock
 from harness.scenario.budgets import Budget
+from harness.verdict.phases import phase_stats
 from harness.verdict.results import RunResult, judge
 
 WINDOW = FaultWindow(

@@ -6,8 +6,9 @@ import pytest
 
 from faults import FaultWindow
 from harness.loadgen.recorder import Recorder
-from harness.run.phases import PhaseClock, PhaseStats, phase_stats
+from harness.run.phases import PhaseClock
 from harness.scenario.budgets import Budget
+from harness.verdict.phases import PhaseStats, phase_stats
 from harness.verdict.results import RunResult, judge
 
 WINDOW = FaultWindow(
