@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from harness.errors import (
     BudgetViolation,
     ChaosError,
+    HarnessServiceLost,
     ProvisioningError,
     ScenarioError,
     TopologyError,
@@ -49,6 +50,7 @@ __all__ = [
     "BudgetViolation",
     "ChaosError",
     "EndpointSpec",
+    "HarnessServiceLost",
     "LoadSpec",
     "ProvisioningError",
     "RunResult",

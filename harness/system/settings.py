@@ -15,13 +15,14 @@ __all__ = ["BASE_IMAGE_VARIABLE", "HostSettings"]
 # Set by provisioning when it builds the base image somewhere else than the default.
 BASE_IMAGE_VARIABLE = "SERVING_CHAOS_BASE_IMAGE"
 _TOXIPROXY_VARIABLES = ("SERVING_CHAOS_TOXIPROXY", "PATH")
+# The shipped compose file, when the package runs from a checkout that has it.
+_CHECKOUT_COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 
 
 @dataclass(frozen=True, slots=True)
 class HostSettings:
     """``toxiproxy_env`` holds the variables the toxiproxy-server lookup reads; ``compose``
-    is a compose file for the docker backend (None: the checkout's docker-compose.yml, if any).
-    """
+    is a compose file for the docker backend (None: no compose file)."""
 
     toxiproxy_env: Mapping[str, str] = field(default_factory=dict)
     base_image: str = LOCAL_BASE
@@ -35,5 +36,9 @@ class HostSettings:
         return cls(
             toxiproxy_env={k: env[k] for k in _TOXIPROXY_VARIABLES if k in env},
             base_image=env.get(BASE_IMAGE_VARIABLE) or LOCAL_BASE,
-            compose=compose,
+            compose=compose if compose is not None else _checkout_compose(),
         )
+
+
+def _checkout_compose() -> Path | None:
+    return _CHECKOUT_COMPOSE if _CHECKOUT_COMPOSE.is_file() else None

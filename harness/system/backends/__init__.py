@@ -15,8 +15,6 @@ if TYPE_CHECKING:
     from harness.system.spec import SystemSpec
 
 BACKENDS = ("auto", "process", "docker")
-# The shipped compose file, when running from a checkout that has it.
-_CHECKOUT_COMPOSE = Path(__file__).resolve().parents[3] / "docker-compose.yml"
 
 __all__ = [
     "BACKENDS",
@@ -77,10 +75,7 @@ def open_backend(name: str, settings: HostSettings, *, log_dir: Path | None = No
         from harness.system.backends.docker import DockerBackend, DockerSettings
         from harness.system.backends.docker.compose import load_compose
 
-        compose_path = settings.compose
-        if compose_path is None and _CHECKOUT_COMPOSE.is_file():
-            compose_path = _CHECKOUT_COMPOSE
-        compose = None if compose_path is None else load_compose(compose_path)
+        compose = None if settings.compose is None else load_compose(settings.compose)
         docker = DockerSettings(base_image=settings.base_image, compose=compose, log_dir=log_dir)
         return DockerBackend(docker)
     raise UsageError(f"resolve backend {name!r} to process, docker or url before opening it")
