@@ -42,7 +42,9 @@ def test_latency_toxic_raises_p50_by_at_least_its_latency_and_removal_restores_i
     slowed = run_on(chaos_proxies, replace(STEADY, faults=(whole_run,)))
     during = slowed.phases["during:slow"].value("p50_ms")
     assert during is not None
-    assert during >= before + LATENCY_MS, (before, during)
+    # The toxic delays every answer of the stub by LATENCY_MS; the two medians come from
+    # different runs, whose own spread on a busy machine is a few percent of that.
+    assert during >= before + 0.95 * LATENCY_MS, (before, during)
 
     assert toxiproxy.toxics(FEATURE_STORE_PROXY) == []
     after = _p50(chaos_proxies)
