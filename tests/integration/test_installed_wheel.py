@@ -3,12 +3,13 @@ reach: the serving image must be built from the installed distribution itself.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -116,7 +117,36 @@ def test_the_installed_package_has_its_dockerfile_and_no_checkout(venv: Path) ->
     assert dockerfile == "True"
 
 
-def test_a_docker_run_from_the_installed_wheel(engine: None, venv: Path, tmp_path: Path) -> None:
+# A base of this test's own: the image's tag depends on its base, so the run cannot find an
+# image another test (or an earlier run) built, and must build one from the installed package.
+PRIVATE_BASE = "serving-chaos/base:installed-wheel-test"
+
+
+@pytest.fixture
+def private_base(engine: None, venv: Path) -> Iterator[str]:
+    from harness.system.backends.docker import connect
+    from harness.system.backends.docker.images import LOCAL_BASE
+
+    client = connect()
+    repository, tag = PRIVATE_BASE.split(":")
+    client.images.get(LOCAL_BASE).tag(repository, tag)
+    probe = (
+        "from harness.system.backends.docker.images import ImageRecipe; "
+        f"print(ImageRecipe(base={PRIVATE_BASE!r}).tag)"
+    )
+    built = _check(_run([venv / "bin" / "python", "-c", probe], cwd=venv)).strip()
+    try:
+        yield PRIVATE_BASE
+    finally:
+        for name in (built, PRIVATE_BASE):
+            with contextlib.suppress(Exception):
+                client.images.remove(name)
+        client.close()
+
+
+def test_a_docker_run_from_the_installed_wheel(
+    private_base: str, venv: Path, tmp_path: Path
+) -> None:
     elsewhere, reports, cache = tmp_path / "cwd", tmp_path / "report", tmp_path / "cache"
     elsewhere.mkdir()
     site = _check(_run([venv / "bin" / "python", "-c", "import suites; print(suites.__file__)"]))
@@ -128,9 +158,8 @@ def test_a_docker_run_from_the_installed_wheel(engine: None, venv: Path, tmp_pat
         "--backend",
         "docker",
     ]
-    result = _run(
-        [*argv, "--report-dir", reports], cwd=elsewhere, env=_environment(cache), timeout=1100
-    )
+    env = {**_environment(cache), "SERVING_CHAOS_BASE_IMAGE": private_base}
+    result = _run([*argv, "--report-dir", reports], cwd=elsewhere, env=env, timeout=1100)
     output = f"{result.stdout}\n{result.stderr}"
     assert "pyproject.toml is missing" not in output
     assert result.returncode in {0, 1}, output
