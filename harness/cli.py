@@ -35,7 +35,6 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from faults import ResourceLimit
     from harness.errors import HarnessServiceLost
     from harness.loadgen.live import LiveProgress
     from harness.report import print_verdict
@@ -47,7 +46,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     settings = HostSettings.from_environment(compose=args.compose)
     out = Console()
     err = Console(stderr=True, soft_wrap=True)
-    needs_limits = any(isinstance(f.fault, ResourceLimit) for f in scenario.faults)
+    needs_limits = scenario.needs_limits
     backend = backend_for(scenario.system, args.backend, needs_limits=needs_limits)
     err.print(
         f"serving-chaos: {scenario.name}: {scenario.load.rate:g} req/s for "

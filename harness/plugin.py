@@ -219,12 +219,11 @@ class ChaosRunner:
     def _run(self, spec: Scenario) -> RunResult:
         """On the session topology when the scenario's system is that one (and its faults need
         no container limits); on a system of its own otherwise."""
-        from faults import ResourceLimit
         from harness.run.runner import run_on, run_scenario
         from harness.system import SystemSpec
 
         settings = self._settings
-        limits = any(isinstance(f.fault, ResourceLimit) for f in spec.faults)
+        limits = spec.needs_limits
         if spec.system == SystemSpec() and not limits:
             topology: Topology = self._request.getfixturevalue("chaos_topology")
             return run_on(topology, spec)

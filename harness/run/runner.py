@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from faults import Crash, FaultWindow, ResourceLimit, Stop
+from faults import Crash, FaultWindow, Stop
 from faults.driver import drive_faults
 from harness.errors import HarnessServiceLost
 from harness.loadgen.histograms import Bucket
@@ -206,7 +206,7 @@ def run_scenario(
     """Bring the scenario's system up, run, tear it down (always), and write the reports if
     asked (also the partial ones of a run a lost harness service ended)."""
     host = settings if settings is not None else HostSettings.from_environment()
-    needs_limits = any(isinstance(f.fault, ResourceLimit) for f in scenario.faults)
+    needs_limits = scenario.needs_limits
     concrete = backend_for(scenario.system, backend, needs_limits=needs_limits)
     try:
         with bring_up(scenario.system, open_backend(concrete, host)) as topology:

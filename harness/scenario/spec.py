@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from faults import ScheduledFault, Surge
+from faults import ResourceLimit, ScheduledFault, Surge
 from harness.loadgen.shapes import Constant, Shape, Spike
 from harness.scenario.budgets import Budget
 from harness.servers.endpoint.config import EndpointConfig
@@ -54,6 +54,11 @@ class Scenario:
     source: str = "<scenario>"
     target: ExternalTarget | None = None
     dependencies: tuple[Dependency, ...] = REFERENCE_DEPENDENCIES
+
+    @property
+    def needs_limits(self) -> bool:
+        """Whether a fault changes a container's CPU or memory (only docker can)."""
+        return any(isinstance(f.fault, ResourceLimit) for f in self.faults)
 
     @property
     def system(self) -> SystemSpec:

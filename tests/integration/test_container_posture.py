@@ -4,8 +4,6 @@ through ``start_container``, both from the engine's view (inspect) and from insi
 
 from __future__ import annotations
 
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,24 +46,13 @@ def _start(client: Any, run_id: str, name: str, image: str, command: tuple[str, 
     return start_container(client, run_id, ServiceSpec(name, image, command))
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1.0) as response:
-            return 200 <= int(response.status) < 300
-    except OSError:
-        return False
-
-
 def _wait(name: str, container: Any, url: str, timeout_s: float = 30.0) -> Any:
     """The container once ``url`` answers; a failure carries its logs, since a start refused by
     the posture (a write to the root, a missing capability) shows only there."""
-    deadline = time.monotonic() + timeout_s
-    while not _answers(url):
-        container.reload()
-        logs = container.logs(tail=40).decode(errors="replace")
-        assert container.status not in {"exited", "dead"}, f"{name} exited:\n{logs}"
-        assert time.monotonic() < deadline, f"{name} did not answer {url}:\n{logs}"
-        time.sleep(0.1)
+    from harness.system.backends.docker import DockerService
+    from harness.system.readiness import HttpReady
+
+    HttpReady(url, timeout_s=timeout_s).wait(DockerService(name, container))
     container.reload()
     return container
 

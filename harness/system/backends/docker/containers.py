@@ -1,9 +1,7 @@
-"""Starting one labelled container on the host network, and waiting until it is healthy."""
+"""Starting one labelled, hardened container on the host network."""
 
 from __future__ import annotations
 
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +11,6 @@ from harness.system.backends.docker.labels import run_labels
 __all__ = [
     "CPU_PERIOD_US",
     "TMPFS",
-    "ContainerReady",
     "ServiceSpec",
     "hardening",
     "last_logs",
@@ -97,39 +94,3 @@ def start_container(client: Any, run_id: str, service: ServiceSpec) -> Any:
         ) from exc
     except APIError as exc:
         raise TopologyError(f"{service.name}: docker could not start it: {exc}") from exc
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1.0) as response:
-            return 200 <= int(response.status) < 300
-    except (OSError, ValueError):
-        return False
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerReady:
-    """Readiness strategy: ``url`` answers 2xx within ``timeout_s`` while the container runs."""
-
-    url: str
-    timeout_s: float = 30.0
-    interval_s: float = 0.1
-
-    def wait(self, name: str, container: Any) -> None:
-        """Block until ready; on exit or timeout raise with the container's last log lines."""
-        deadline = time.monotonic() + self.timeout_s
-        while not _answers(self.url):
-            container.reload()
-            if container.status in {"exited", "dead"}:
-                code = container.attrs.get("State", {}).get("ExitCode")
-                raise TopologyError(
-                    f"{name} exited with code {code} before {self.url} answered",
-                    logs=last_logs(container),
-                )
-            if time.monotonic() >= deadline:
-                raise TopologyError(
-                    f"{name} did not answer {self.url} within {self.timeout_s:.1f}s "
-                    f"(container status {container.status})",
-                    logs=last_logs(container),
-                )
-            time.sleep(self.interval_s)
