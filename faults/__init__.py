@@ -1,7 +1,7 @@
 """The fault vocabulary: what can go wrong, on which target, and when."""
 
 from faults.container import Crash, Pause, ResourceLimit, Stop
-from faults.http import HttpError, HttpFault
+from faults.http import HttpError
 from faults.network import TOXIC_ATTRIBUTES, ProxyDown, Toxic, ToxicControl
 from faults.schedule import Fault, FaultControl, FaultWindow, ScheduledFault
 from faults.traffic import Surge
@@ -13,7 +13,6 @@ __all__ = [
     "FaultControl",
     "FaultWindow",
     "HttpError",
-    "HttpFault",
     "Pause",
     "ProxyDown",
     "ResourceLimit",

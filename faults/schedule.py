@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from faults.container import ContainerControl
-from faults.http import StubControl
+from faults.http import HttpControl
 from faults.network import ToxicControl
 
 __all__ = ["Fault", "FaultControl", "FaultWindow", "ScheduledFault"]
 
 
-class FaultControl(ToxicControl, ContainerControl, StubControl, Protocol):
-    """Everything a fault may act on: Toxiproxy, service containers, stubs' fault controls.
+class FaultControl(ToxicControl, ContainerControl, HttpControl, Protocol):
+    """Everything a fault may act on: Toxiproxy, service containers, the HTTP hops. fault controls.
     A running ``harness.system.topology.Topology`` is one."""
 
 

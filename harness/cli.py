@@ -94,12 +94,19 @@ def _cmd_endpoint(args: argparse.Namespace) -> int:
 def _cmd_stub(args: argparse.Namespace) -> int:
     from harness.servers import stub
 
-    try:
-        config = stub.config_from_args(args)
-    except ValueError as exc:
-        raise UsageError(f"serving-chaos stub: {exc}") from exc
-    stub.serve(config)
-    return EXIT_PASSED
+    return stub.run(args)
+
+
+def _cmd_front(args: argparse.Namespace) -> int:
+    from harness.servers.front.cli import run as run_front
+
+    return run_front(args)
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    from harness.servers.stub.record import run as run_record
+
+    return run_record(args)
 
 
 def _cmd_image(args: argparse.Namespace) -> int:
@@ -156,9 +163,22 @@ def build_parser() -> argparse.ArgumentParser:
     endpoint.add_arguments(serve_endpoint)
     serve_endpoint.set_defaults(handler=_cmd_endpoint)
 
-    serve_stub = commands.add_parser("stub", help="run the feature-store stub")
+    serve_stub = commands.add_parser("stub", help="run a stub of an external API")
     stub.add_arguments(serve_stub)
     serve_stub.set_defaults(handler=_cmd_stub)
+
+    from harness.servers.front.cli import add_arguments as add_front_arguments
+    from harness.servers.stub.record import add_arguments as add_record_arguments
+
+    record = commands.add_parser(
+        "record", help="record a real API's calls and answers, to replay them offline later"
+    )
+    add_record_arguments(record)
+    record.set_defaults(handler=_cmd_record)
+
+    front = commands.add_parser("front", help="run the HTTP fault layer in front of an endpoint")
+    add_front_arguments(front)
+    front.set_defaults(handler=_cmd_front)
 
     from harness.system.compose_tools import add_image_arguments, add_proxies_arguments
 

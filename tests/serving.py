@@ -28,11 +28,11 @@ class ServeEndpoint(Protocol):
 
 
 class ServeStub(Protocol):
-    """``async with serve_stub(config, fault=...) as stub``: a stub on a loopback port, with
-    ``fault`` (the body of ``PUT /_chaos/faults``) switched on before it is handed over."""
+    """``async with serve_stub(config, faults=[...]) as stub``: a stub on a loopback port, with
+    ``faults`` (as ``PUT /_chaos/faults/NAME`` takes them) switched on before it is handed over."""
 
     def __call__(
-        self, config: StubConfig | None = None, *, fault: dict[str, Any] | None = None
+        self, config: StubConfig | None = None, *, faults: list[dict[str, Any]] | None = None
     ) -> AbstractAsyncContextManager[Client]: ...
 
 

@@ -85,6 +85,7 @@ started {html.escape(str(data["started_at"]))}, {data["duration_s"]} s</p>
 <h2>Summary</h2>{summary_table}
 <h2>p99 latency per second</h2>{_p99_chart(timeline, faults)}
 <h2>Faults</h2>{fault_table if faults else "<p>none</p>"}
+{_hops(data)}
 <h2>Timeline</h2>{timeline_table}
 </body></html>
 """
@@ -103,3 +104,33 @@ def _findings(data: dict[str, object]) -> str:
         return ""
     listed = "".join(f"<li>{html.escape(item)}</li>" for item in items)
     return f"<h2>Findings</h2><ul>{listed}</ul>"
+
+
+def _hops(data: dict[str, object]) -> str:
+    """What each dependency and the client's hop counted during the run."""
+    dependencies = data.get("dependencies")
+    rows: list[list[object]] = []
+    if isinstance(dependencies, dict):
+        for name, seen in dependencies.items():
+            if isinstance(seen, dict):
+                rows.append(
+                    [name, seen.get("calls"), seen.get("calls_per_request"),
+                     _pairs(seen.get("statuses")), seen.get("unmatched"),
+                     _pairs(seen.get("faults_injected"))]
+                )  # fmt: skip
+    hop = data.get("endpoint_hop")
+    if isinstance(hop, dict):
+        rows.append(
+            ["client hop (endpoint)", hop.get("requests"), None, _pairs(hop.get("statuses")),
+             None, _pairs(hop.get("faults_injected"))]
+        )  # fmt: skip
+    if not rows:
+        return ""
+    headers = ["hop", "calls", "calls per request", "answers", "unmatched", "faults injected"]
+    return f"<h2>Dependencies</h2>{_rows(headers, rows)}"
+
+
+def _pairs(counts: object) -> str:
+    if not isinstance(counts, dict) or not counts:
+        return "-"
+    return " ".join(f"{key}x{value}" for key, value in counts.items())

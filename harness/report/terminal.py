@@ -11,7 +11,13 @@ from rich.text import Text
 from harness.scenario.budgets import format_limit
 from harness.verdict.results import RunResult
 
-__all__ = ["explain_failures", "print_verdict", "render_text", "verdict_table"]
+__all__ = [
+    "explain_failures",
+    "hop_lines",
+    "print_verdict",
+    "render_text",
+    "verdict_table",
+]
 
 
 def _fmt(value: float | None) -> str:
@@ -82,5 +88,34 @@ def print_verdict(result: RunResult, console: Console) -> None:
         f"max queue {_fmt(summary['max_queue_depth'])}",
         markup=False,
     )
+    for line in hop_lines(result):
+        console.print(line, markup=False)
     for line in explain_failures(result):
         console.print(Text(line, style="red"))
+
+
+def hop_lines(result: RunResult) -> list[str]:
+    """One line per dependency (its calls, calls per request, answers) and the client's hop."""
+    lines = []
+    for name, seen in result.dependencies.items():
+        if seen.get("calls") is None:
+            lines.append(f"dependency {name}: no metrics")
+            continue
+        statuses = " ".join(f"{code}x{n}" for code, n in seen["statuses"].items()) or "-"
+        line = (
+            f"dependency {name}: {seen['calls']} calls, "
+            f"{_fmt(seen['calls_per_request'])} per request, answers {statuses}"
+        )
+        if seen.get("unmatched"):
+            line += f", {seen['unmatched']} unmatched"
+        if seen.get("faults_injected"):
+            line += f", faults {seen['faults_injected']}"
+        lines.append(line)
+    hop = result.endpoint_hop
+    if hop is not None and hop.get("requests") is not None:
+        statuses = " ".join(f"{code}x{n}" for code, n in hop["statuses"].items()) or "-"
+        lines.append(
+            f"client hop: {hop['requests']} requests on {hop['connections']} connections, "
+            f"answers {statuses}, faults {hop['faults_injected'] or '-'}"
+        )
+    return lines

@@ -24,11 +24,13 @@ from harness.loadgen.recorder import Recorder, Seconds
 from harness.loadgen.shapes import Shape
 from harness.loadgen.stats import GeneratorStats
 from harness.report import write_reports
+from harness.run.hops import HopCounts, dependency_report, endpoint_hop_report, scrape_hops
 from harness.run.load import run_open_loop
 from harness.run.phases import PhaseClock
 from harness.run.sampler import sample_metrics
 from harness.scenario import Scenario
 from harness.system import HostSettings, Topology, backend_for, bring_up, open_backend
+from harness.system.spec import ENDPOINT
 from harness.system.topology import describe_death
 from harness.verdict.phases import phase_stats
 from harness.verdict.results import RunResult, judge
@@ -150,6 +152,26 @@ def _notes(scenario: Scenario, stats: GeneratorStats | None, watch: _Watch) -> l
     return notes
 
 
+@dataclass(frozen=True, slots=True)
+class _Hops:
+    dependencies: dict[str, dict[str, Any]]
+    endpoint: dict[str, Any] | None
+
+
+def _hop_reports(topology: Topology, before: dict[str, HopCounts | None], requests: int) -> _Hops:
+    after = scrape_hops(topology)
+    counts: dict[str, HopCounts | None] = {}
+    for name, then in before.items():
+        now = after.get(name)
+        counts[name] = None if then is None or now is None else now - then
+    dependencies = {
+        name: dependency_report(counts.get(name), requests)
+        for name in topology.system.dependency_names
+    }
+    endpoint = endpoint_hop_report(counts[ENDPOINT]) if ENDPOINT in counts else None
+    return _Hops(dependencies, endpoint)
+
+
 def run_on(
     topology: Topology,
     scenario: Scenario,
@@ -160,6 +182,7 @@ def run_on(
     resumed, proxies clean, stub faults cleared). Raises HarnessServiceLost, with the partial
     result, when Toxiproxy dies during the run."""
     topology.reset()
+    before = scrape_hops(topology)
     clock = PhaseClock([fault.name for fault in scenario.faults])
     recorder = Recorder(clock)
     watch = _Watch()
@@ -168,11 +191,12 @@ def run_on(
     drive = asyncio.run(_drive(scenario, shape, topology, recorder, clock, watch, progress))
     run_s = scenario.load.duration_s if watch.lost is None else drive.elapsed_s
     phases = phase_stats(recorder, run_s)
+    hops = _hop_reports(topology, before, phases["overall"].requests)
     notes = _notes(scenario, drive.stats, watch)
     result = RunResult(
         scenario=scenario.name,
         backend=topology.backend,
-        budgets=judge(scenario.budgets, phases),
+        budgets=judge(scenario.budgets, phases, hops.dependencies),
         phases=phases,
         buckets=Seconds(recorder.buckets),
         faults=drive.windows,
@@ -183,6 +207,8 @@ def run_on(
         valid=watch.lost is None and not notes,
         notes=notes,
         deaths={name: round(t, 3) for name, t in watch.deaths.items()},
+        dependencies=hops.dependencies,
+        endpoint_hop=hops.endpoint,
     )
     if watch.lost is not None:
         raise HarnessServiceLost(

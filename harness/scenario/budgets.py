@@ -14,6 +14,7 @@ __all__ = [
     "Budget",
     "canonical_metric",
     "check_phase",
+    "dependency_of",
     "format_limit",
     "percentile_of",
 ]
@@ -38,8 +39,11 @@ PLAIN_METRICS = frozenset(
 )
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)_ms$")
 _K6_PERCENTILE = re.compile(r"^p\((\d{1,2}(?:\.\d+)?)\)$")
+# What a dependency saw in the whole run: its calls, calls per endpoint request, and its
+# answers of one status (status_429, status_503, ...).
+_DEPENDENCY = re.compile(r"^dep\.([a-z0-9][a-z0-9-]*)\.(calls|calls_per_request|status_[1-5]\d\d)$")
 _EXPRESSION = re.compile(
-    r"^\s*([A-Za-z0-9_().]+)\s*(<=|>=|==|<|>)\s*([-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)\s*$"
+    r"^\s*([A-Za-z0-9_().-]+)\s*(<=|>=|==|<|>)\s*([-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)\s*$"
 )
 _PHASE = re.compile(r"^(overall|baseline|recovery|during:[A-Za-z0-9_.-]+)$")
 
@@ -62,11 +66,18 @@ def canonical_metric(name: str) -> str:
     k6 = _K6_PERCENTILE.match(name)
     if k6:
         return f"p{k6.group(1)}_ms"
-    if name in PLAIN_METRICS or _PERCENTILE.match(name):
+    if name in PLAIN_METRICS or _PERCENTILE.match(name) or _DEPENDENCY.match(name):
         return name
     raise ValueError(
-        f"expected a metric among {sorted(PLAIN_METRICS)} or pNN_ms / p(NN) but got {name!r}"
+        f"expected a metric among {sorted(PLAIN_METRICS)}, pNN_ms / p(NN), or "
+        f"dep.NAME.calls / dep.NAME.calls_per_request / dep.NAME.status_NNN but got {name!r}"
     )
+
+
+def dependency_of(metric: str) -> str | None:
+    """The dependency a ``dep.NAME.*`` metric is about, else None."""
+    match = _DEPENDENCY.match(metric)
+    return match.group(1) if match else None
 
 
 def percentile_of(metric: str) -> float | None:

@@ -24,24 +24,32 @@ from faults import (
     Surge,
     Toxic,
 )
-from faults.http import HttpFault
+from faults.http import HTTP_FAULT_KINDS, Abort, Delay, Fixed, HttpFaultSpec, fault_from_json
 from faults.network import STREAMS
 from harness.errors import ScenarioError, UsageError
 from harness.loadgen.engine import ENGINES
 from harness.loadgen.shapes import Constant, Poisson, Ramp, Shape, Sine, Step
 from harness.loadgen.trace import read_trace
-from harness.scenario.budgets import Budget, check_phase
+from harness.scenario.budgets import Budget, check_phase, dependency_of
+from harness.scenario.dependencies import read_dependencies
 from harness.scenario.reader import Reader
 from harness.scenario.spec import LoadSpec, Scenario
 from harness.scenario.targets import ATTRIBUTES, FAULT_KINDS, NETWORK_KINDS, targets_of
-from harness.servers.endpoint.config import EndpointConfig
-from harness.system.spec import ENDPOINT, REFERENCE_DEPENDENCIES, ExternalTarget, SystemSpec
+from harness.servers.endpoint.config import UPSTREAM_NAMES, EndpointConfig
+from harness.system.spec import (
+    ENDPOINT,
+    REFERENCE_DEPENDENCIES,
+    Dependency,
+    ExternalTarget,
+    SystemSpec,
+)
 
 __all__ = ["load_scenario", "parse_scenario"]
 
 # Fields of the endpoint's configuration that the wiring owns, not the scenario.
 _WIRING_OWNED = frozenset({"host", "port", "name", "upstreams"})
 _GOT_FIELD = re.compile(r"but got (\w+)=")
+_DEPS_PLACEHOLDER = re.compile(r"\{deps\.([^.{}]+)\.url\}")
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -58,25 +66,35 @@ def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
     reader = Reader(source, text)
     raw = yaml.safe_load(text)
     doc = reader.mapping(raw, "")
-    known = {"name", "description", "endpoint", "target", "load", "faults", "budgets"}
+    known = {
+        "name",
+        "description",
+        "endpoint",
+        "target",
+        "dependencies",
+        "load",
+        "faults",
+        "budgets",
+    }
     reader.known_keys(doc, "", known)
     name = reader.text(doc, "name", "")
-    target = None if doc.get("target") is None else _target(reader, doc)
+    base = Path(source).parent
+    target = None if doc.get("target") is None else _target(reader, doc, base)
     external = target is not None and target.kind == "url"
-    # A server the harness did not start calls nothing the harness can stand in for.
-    dependencies = () if external else REFERENCE_DEPENDENCIES
-    # Faults are read against the reference names first, so that a fault aimed at a stub of a
-    # url target is refused with the reason rather than with an empty list of targets.
-    faults = _faults(reader, doc.get("faults", []), SystemSpec())
+    dependencies = _dependencies(reader, doc, target, base)
+    # A url target's faults are read against the reference names, so that a fault aimed at a
+    # stub is refused with the reason rather than with an empty list of targets.
+    against = SystemSpec() if external else SystemSpec(target=target, dependencies=dependencies)
+    faults = _faults(reader, doc.get("faults", []), against)
     if external:
-        _check_external_faults(reader, faults)
+        _check_external_faults(reader, faults, target)
     scenario = Scenario(
         name=name,
         description=str(doc.get("description", "")),
         endpoint=_endpoint(reader, doc.get("endpoint", {})),
-        load=_load(reader, doc.get("load"), Path(source).parent),
+        load=_load(reader, doc.get("load"), base),
         faults=faults,
-        budgets=_budgets(reader, doc.get("budgets", []), faults),
+        budgets=_budgets(reader, doc.get("budgets", []), faults, dependencies),
         source=source,
         target=target,
         dependencies=dependencies,
@@ -90,6 +108,50 @@ def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
             f"faults[{surges[0]}].type", "a surge shapes constant load; drop load.arrivals"
         )
     return scenario
+
+
+def _dependencies(
+    reader: Reader, doc: Mapping[str, Any], target: ExternalTarget | None, base: Path
+) -> tuple[Dependency, ...]:
+    """Declared dependencies, or the reference endpoint's feature store when none are."""
+    if target is not None and target.kind == "url":
+        if doc.get("dependencies"):
+            raise reader.error(
+                "dependencies",
+                "a target url runs elsewhere and cannot be pointed at stubs; declare "
+                "dependencies with target.command or target.image",
+            )
+        # A server the harness did not start calls nothing the harness can stand in for.
+        return ()
+    if doc.get("dependencies") is None:
+        return REFERENCE_DEPENDENCIES
+    dependencies = read_dependencies(reader, doc["dependencies"], base)
+    if target is None:
+        for dependency in dependencies:
+            if dependency.name not in UPSTREAM_NAMES:
+                raise reader.error(
+                    f"dependencies.{dependency.name}",
+                    f"the reference endpoint calls {list(UPSTREAM_NAMES)}; declare those, or "
+                    "run your own server with target.command or target.image",
+                )
+    else:
+        _check_placeholders(reader, target, dependencies)
+    return dependencies
+
+
+def _check_placeholders(
+    reader: Reader, target: ExternalTarget, dependencies: tuple[Dependency, ...]
+) -> None:
+    names = {dependency.name for dependency in dependencies}
+    for key, words in (("command", target.command), ("args", target.args)):
+        for word in words:
+            for name in _DEPS_PLACEHOLDER.findall(word):
+                if name not in names:
+                    raise reader.error(
+                        f"target.{key}",
+                        f"{{deps.{name}.url}} names no declared dependency; "
+                        f"dependencies: {sorted(names)}",
+                    )
 
 
 def _endpoint(reader: Reader, raw: Any) -> EndpointConfig:
@@ -120,7 +182,7 @@ def _endpoint(reader: Reader, raw: Any) -> EndpointConfig:
         ) from exc
 
 
-def _target(reader: Reader, doc: Mapping[str, Any]) -> ExternalTarget:
+def _target(reader: Reader, doc: Mapping[str, Any], base: Path) -> ExternalTarget:
     if "endpoint" in doc:
         raise reader.error("endpoint", "a scenario with a target runs no endpoint of its own")
     raw = reader.mapping(doc["target"], "target")
@@ -139,8 +201,10 @@ def _target(reader: Reader, doc: Mapping[str, Any]) -> ExternalTarget:
         parsed = urlsplit(url)
         if parsed.scheme not in {"http", "https"} or not parsed.hostname:
             raise reader.error("target.url", f"expected an http:// URL with a host but got {url!r}")
-    command = _words(reader, raw, "command")
-    args = _words(reader, raw, "args")
+    # Paths in a command may be written relative to the scenario file.
+    here = str(base.resolve())
+    command = tuple(w.replace("{scenario_dir}", here) for w in _words(reader, raw, "command"))
+    args = tuple(w.replace("{scenario_dir}", here) for w in _words(reader, raw, "args"))
     image = reader.text(raw, "image", "target") if "image" in raw else ""
     paths = {}
     for key, default in (("invocations_path", "/invocations"), ("health_path", "/health")):
@@ -165,14 +229,22 @@ def _words(reader: Reader, raw: Mapping[str, Any], key: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _check_external_faults(reader: Reader, faults: tuple[ScheduledFault, ...]) -> None:
+def _check_external_faults(
+    reader: Reader, faults: tuple[ScheduledFault, ...], target: ExternalTarget | None
+) -> None:
     for index, scheduled in enumerate(faults):
         fault = scheduled.fault
         if fault.target != ENDPOINT or isinstance(fault, (Pause, Crash, Stop, ResourceLimit)):
             raise reader.error(
                 f"faults[{index}].type",
-                "with a target url only network faults and surges on `endpoint` apply: "
-                "the harness runs no stub or service it could break",
+                "with a target url only network faults, HTTP faults and surges on `endpoint` "
+                "apply: the harness runs no stub or service it could break",
+            )
+        if isinstance(fault, HttpError) and target is not None and target.url.startswith("https"):
+            raise reader.error(
+                f"faults[{index}].type",
+                "HTTP faults on `endpoint` need an http:// target: the HTTP fault layer does "
+                "not speak TLS",
             )
 
 
@@ -369,12 +441,18 @@ def _fault(reader: Reader, doc: Mapping[str, Any], path: str, system: SystemSpec
     try:
         return _build(kind, target, attributes)
     except (TypeError, ValueError) as exc:
-        raise reader.error(f"{path}.attributes", str(exc)) from exc
+        named = _GOT_FIELD.search(str(exc))
+        where = f"{path}.attributes"
+        if named and named.group(1) in attributes:
+            where = f"{where}.{named.group(1)}"
+        raise reader.error(where, str(exc)) from exc
 
 
 def _build(kind: str, target: str, attributes: dict[str, Any]) -> Fault:
     if kind == "http_error":
-        return HttpError(target, HttpFault.from_json(attributes))
+        return HttpError(target, _http_error_alias(attributes))
+    if kind in HTTP_FAULT_KINDS:
+        return HttpError(target, (fault_from_json(kind, attributes),))
     if kind == "pause":
         return Pause(target)
     if kind == "surge":
@@ -389,6 +467,26 @@ def _build(kind: str, target: str, attributes: dict[str, Any]) -> Fault:
         cpus=attributes.get("cpus"),
         memory_bytes=None if memory_mb is None else int(memory_mb * (1 << 20)),
     )
+
+
+def _http_error_alias(attributes: dict[str, Any]) -> tuple[HttpFaultSpec, ...]:
+    """``http_error`` {status, rate, latency_ms, retry_after_s}: an abort of ``rate`` x 100 %
+    of calls, after a fixed delay of every call when ``latency_ms`` is given."""
+    for key in ("rate", "latency_ms"):
+        value = attributes.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"expected a number for {key} but got {key}={value!r}")
+    rate = float(attributes.get("rate", 1.0))
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"expected rate in 0..1 but got rate={rate!r}")
+    retry_after = attributes.get("retry_after_s")
+    abort = Abort(
+        status=attributes.get("status", 503),
+        percentage=rate * 100.0,
+        retry_after_s=None if retry_after is None else float(retry_after),
+    )
+    latency_ms = float(attributes.get("latency_ms", 0.0))
+    return (Delay(Fixed(latency_ms)), abort) if latency_ms > 0 else (abort,)
 
 
 def _network_fault(
@@ -414,7 +512,12 @@ def _network_fault(
         raise reader.error(f"{path}.attributes", str(exc)) from exc
 
 
-def _budgets(reader: Reader, raw: Any, faults: tuple[ScheduledFault, ...]) -> tuple[Budget, ...]:
+def _budgets(
+    reader: Reader,
+    raw: Any,
+    faults: tuple[ScheduledFault, ...],
+    dependencies: tuple[Dependency, ...],
+) -> tuple[Budget, ...]:
     if not isinstance(raw, list):
         raise reader.error("budgets", f"expected a list but got {type(raw).__name__}")
     fault_names = {f.name for f in faults}
@@ -441,6 +544,18 @@ def _budgets(reader: Reader, raw: Any, faults: tuple[ScheduledFault, ...]) -> tu
                 f"{path}.phase",
                 f"expected during:<one of {sorted(fault_names)}> but got phase={budget.phase!r}",
             )
+        about = dependency_of(budget.metric)
+        if about is not None:
+            names = sorted(dependency.name for dependency in dependencies)
+            if about not in names:
+                raise reader.error(
+                    f"{path}.expect",
+                    f"{budget.metric} names no dependency of this scenario; dependencies: {names}",
+                )
+            if budget.phase != "overall":
+                raise reader.error(
+                    f"{path}.phase", "dependency budgets are judged over the whole run (overall)"
+                )
         if budget.phase in {"baseline", "recovery"} and not faults:
             raise reader.error(f"{path}.phase", f"phase {budget.phase} needs at least one fault")
         budgets.append(budget)

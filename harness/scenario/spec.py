@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from faults import ResourceLimit, ScheduledFault, Surge
+from faults import HttpError, ResourceLimit, ScheduledFault, Surge
 from harness.loadgen.shapes import Constant, Shape, Spike
 from harness.scenario.budgets import Budget
 from harness.servers.endpoint.config import EndpointConfig
 from harness.system.spec import (
+    ENDPOINT,
     REFERENCE_DEPENDENCIES,
     Dependency,
     ExternalTarget,
@@ -63,7 +64,16 @@ class Scenario:
     @property
     def system(self) -> SystemSpec:
         """What this scenario runs against, as the wiring brings it up."""
-        return SystemSpec(self.endpoint, self.target, self.dependencies)
+        return SystemSpec(
+            self.endpoint, self.target, self.dependencies, http_front=self.has_endpoint_http_faults
+        )
+
+    @property
+    def has_endpoint_http_faults(self) -> bool:
+        """Whether an HTTP fault aims at the client's hop, which needs the HTTP fault layer."""
+        return any(
+            isinstance(f.fault, HttpError) and f.fault.target == ENDPOINT for f in self.faults
+        )
 
     def load_shape(self) -> Shape:
         """The offered load over time: ``load.arrivals``, or the constant rate with a surge

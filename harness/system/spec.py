@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 from harness.servers.endpoint.config import EndpointConfig
@@ -18,20 +19,31 @@ ENDPOINT = "endpoint"
 class Dependency:
     """An external API the model server calls, served by a stub behind a proxy of its name.
 
-    A custom server finds it through ``{NAME_url}`` in its command or args, and ``NAME_URL`` in
-    its environment (``-`` read as ``_``; ``feature-store`` gives ``{feature_store_url}`` and
-    ``FEATURE_STORE_URL``).
+    ``kind`` is how the stub answers (features, routes, replay, proxy) and ``spec`` the stub's
+    full description as canonical JSON ("" for the kind's defaults). A custom server finds it
+    through ``{deps.NAME.url}`` (or the older ``{NAME_url}``, ``-`` read as ``_``) in its
+    command or args, and in its environment under ``env`` (default
+    ``SERVING_CHAOS_DEP_<NAME>_URL``) and ``NAME_URL``. ``record`` is a file the recording of
+    a ``proxy`` dependency is written to when the system stops.
     """
 
     name: str
+    kind: str = "features"
+    spec: str = ""
+    env: str = ""
+    record: str = ""
 
     @property
-    def placeholder(self) -> str:
-        return "{" + self.name.replace("-", "_") + "_url}"
+    def placeholders(self) -> tuple[str, str]:
+        return "{deps." + self.name + ".url}", "{" + self.name.replace("-", "_") + "_url}"
 
     @property
-    def env_var(self) -> str:
-        return self.name.replace("-", "_").upper() + "_URL"
+    def env_vars(self) -> tuple[str, ...]:
+        """Every environment variable that carries the dependency's URL."""
+        word = self.name.replace("-", "_").upper()
+        given = self.env or f"SERVING_CHAOS_DEP_{word}_URL"
+        legacy = f"{word}_URL"
+        return (given,) if given == legacy else (given, legacy)
 
 
 # What the reference endpoint calls when a scenario declares nothing.
@@ -61,9 +73,12 @@ class ExternalTarget:
     def kind(self) -> str:
         return "url" if self.url else "command" if self.command else "image"
 
-    def expand(self, words: tuple[str, ...], port: int, upstreams: dict[str, str]) -> list[str]:
-        values = {"{port}": str(port)}
-        values.update({Dependency(name).placeholder: url for name, url in upstreams.items()})
+    def expand(
+        self, words: tuple[str, ...], port: int, upstreams: dict[Dependency, str]
+    ) -> list[str]:
+        values = {"{port}": str(port), "{python}": sys.executable}
+        for dependency, url in upstreams.items():
+            values.update(dict.fromkeys(dependency.placeholders, url))
         expanded = []
         for word in words:
             for placeholder, value in values.items():
@@ -71,9 +86,10 @@ class ExternalTarget:
             expanded.append(word)
         return expanded
 
-    def environment(self, port: int, upstreams: dict[str, str]) -> dict[str, str]:
+    def environment(self, port: int, upstreams: dict[Dependency, str]) -> dict[str, str]:
         env = {"PORT": str(port)}
-        env.update({Dependency(name).env_var: url for name, url in upstreams.items()})
+        for dependency, url in upstreams.items():
+            env.update(dict.fromkeys(dependency.env_vars, url))
         return env
 
 
@@ -85,6 +101,8 @@ class SystemSpec:
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)
     target: ExternalTarget | None = None
     dependencies: tuple[Dependency, ...] = REFERENCE_DEPENDENCIES
+    # An HTTP fault layer in front of the endpoint, for HTTP faults on the client's hop.
+    http_front: bool = False
 
     @property
     def kind(self) -> str:
@@ -97,6 +115,11 @@ class SystemSpec:
 
     @property
     def proxies(self) -> tuple[str, ...]:
+        return (ENDPOINT, *self.dependency_names)
+
+    @property
+    def http_hops(self) -> tuple[str, ...]:
+        """Hops HTTP faults may aim at: the client's (through the fault layer), each stub's."""
         return (ENDPOINT, *self.dependency_names)
 
     @property

@@ -8,11 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from faults.http import clear_stub_fault
+from faults.http import clear_http_faults
 from harness.errors import TopologyError
 from harness.system.backends.base import RunningService
 from harness.system.readiness import HttpReady
-from harness.system.spec import SystemSpec
+from harness.system.spec import ENDPOINT, SystemSpec
 from harness.system.toxiproxy import ToxiproxyClient
 
 __all__ = ["Topology", "describe_death"]
@@ -41,6 +41,8 @@ class Topology:
     invocations_path: str = "/invocations"
     # How each service of the system under test is known to be ready, for a restart.
     ready: Mapping[str, HttpReady] = field(default_factory=dict)
+    # The control endpoint of the HTTP fault layer in front of the endpoint, when there is one.
+    front_control_url: str | None = None
 
     @property
     def invocations_url(self) -> str:
@@ -78,10 +80,21 @@ class Topology:
             raise TopologyError(f"no service {service!r}; services: {sorted(self.containers)}")
         return found
 
-    def stub_url(self, stub: str) -> str:
-        found = self.stub_urls.get(stub)
+    @property
+    def fault_controls(self) -> dict[str, str]:
+        """Where each HTTP hop's fault control answers: every stub, and the fault layer in
+        front of the endpoint when the system has one."""
+        hops = dict(self.stub_urls)
+        if self.front_control_url is not None:
+            hops[ENDPOINT] = self.front_control_url
+        return hops
+
+    def fault_control_url(self, target: str) -> str:
+        found = self.fault_controls.get(target)
         if found is None:
-            raise TopologyError(f"no stub {stub!r}; stubs: {sorted(self.stub_urls)}")
+            raise TopologyError(
+                f"no HTTP hop {target!r}; hops with HTTP faults: {sorted(self.fault_controls)}"
+            )
         return found
 
     def lost_owned_service(self) -> str | None:
@@ -94,8 +107,8 @@ class Topology:
         for name, service in self.containers.items():
             _resume(service, self.ready.get(name))
         self.toxiproxy.reset()
-        for name, url in self.stub_urls.items():
-            clear_stub_fault(name, url)
+        for name, url in self.fault_controls.items():
+            clear_http_faults(name, url)
 
 
 def _resume(service: RunningService, ready: HttpReady | None) -> None:

@@ -2,22 +2,54 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from faults import FaultWindow
 from harness.loadgen.histograms import Bucket
 from harness.loadgen.recorder import timeline_row
-from harness.scenario.budgets import Budget
+from harness.scenario.budgets import Budget, dependency_of
 from harness.verdict.budgets import BudgetResult, evaluate
 from harness.verdict.phases import PhaseStats
 
-__all__ = ["RunResult", "judge"]
+__all__ = ["DependencyCounts", "RunResult", "judge"]
 
 
-def judge(budgets: tuple[Budget, ...], phases: dict[str, PhaseStats]) -> list[BudgetResult]:
-    return [evaluate(budget, phases.get(budget.phase)) for budget in budgets]
+def judge(
+    budgets: tuple[Budget, ...],
+    phases: dict[str, PhaseStats],
+    dependencies: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[BudgetResult]:
+    """Each budget against its phase, or, for ``dep.NAME.*``, against what NAME counted."""
+    results = []
+    for budget in budgets:
+        about = dependency_of(budget.metric)
+        if about is None:
+            results.append(evaluate(budget, phases.get(budget.phase)))
+        else:
+            seen = (dependencies or {}).get(about)
+            requests = phases["overall"].requests if "overall" in phases else 0
+            results.append(evaluate(budget, DependencyCounts(seen, requests)))
+    return results
+
+
+@dataclass(frozen=True, slots=True)
+class DependencyCounts:
+    """A dependency's counts in the shape budgets read: ``dep.NAME.calls``,
+    ``dep.NAME.calls_per_request`` and ``dep.NAME.status_NNN``."""
+
+    seen: Mapping[str, Any] | None
+    requests: int
+
+    def value(self, metric: str) -> float | None:
+        if self.seen is None or self.seen.get("calls") is None:
+            return None
+        field = metric.rsplit(".", 1)[1]
+        if field.startswith("status_"):
+            return float(self.seen.get("statuses", {}).get(field[7:], 0))
+        found = self.seen.get(field)
+        return None if found is None else float(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +68,10 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     # Services of the system under test that died with no fault to explain it: name -> second.
     deaths: dict[str, float] = field(default_factory=dict)
+    # Per dependency: calls, calls per endpoint request, statuses, faults injected.
+    dependencies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The HTTP fault layer's counts of the client's hop, when the run had one.
+    endpoint_hop: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -80,6 +116,8 @@ class RunResult:
             "valid": self.valid,
             "notes": self.notes,
             "deaths": self.deaths,
+            "dependencies": self.dependencies,
+            "endpoint_hop": self.endpoint_hop,
             "budgets": [result.to_json() for result in self.budgets],
             "summary": overall.summary(),
             "phases": {name: stats.summary() for name, stats in self.phases.items()},

@@ -44,15 +44,16 @@ def serve_endpoint() -> ServeEndpoint:
 
 @pytest.fixture
 def serve_stub() -> ServeStub:
-    """The feature-store stub's app, with an HTTP fault switched on when one is given."""
+    """The feature-store stub's app, with HTTP faults switched on when some are given."""
 
     @asynccontextmanager
     async def serve(
-        config: StubConfig | None = None, *, fault: dict[str, Any] | None = None
+        config: StubConfig | None = None, *, faults: list[dict[str, Any]] | None = None
     ) -> AsyncIterator[Client]:
         async with _serve(make_stub_app(config or StubConfig())) as stub:
-            if fault is not None:
-                async with stub.put("/_chaos/faults", json=fault) as resp:
+            if faults:
+                body = {"faults": faults}
+                async with stub.put("/_chaos/faults/test", json=body) as resp:
                     assert resp.status == 200, await resp.text()
             yield stub
 

@@ -20,7 +20,7 @@ import requests.models
 
 import faults.http
 from faults.container import Crash, Pause, ResourceLimit, Stop
-from faults.http import HttpError, HttpFault
+from faults.http import Abort, HttpError
 from harness.errors import TopologyError
 from harness.system.toxiproxy import ToxiproxyClient
 
@@ -285,11 +285,11 @@ def test_toxiproxy_ignores_an_http_proxy_from_the_environment(api: FakeApi) -> N
 class Stubs:
     urls: dict[str, str]
 
-    def stub_url(self, stub: str) -> str:
-        return self.urls[stub]
+    def fault_control_url(self, target: str) -> str:
+        return self.urls[target]
 
 
-RATE_LIMIT = HttpError("feature-store", HttpFault(status=429, rate=0.5))
+RATE_LIMIT = HttpError("feature-store", (Abort(status=429, percentage=50),))
 
 
 def test_stub_fault_against_a_closed_port_names_stub_url_and_cause(closed_port: int) -> None:
@@ -299,7 +299,7 @@ def test_stub_fault_against_a_closed_port_names_stub_url_and_cause(closed_port: 
         RATE_LIMIT.apply(Stubs({"feature-store": url}), "limit")
     assert time.monotonic() - started < faults.http.CONTROL_TIMEOUT_S
     assert str(caught.value).startswith(
-        f"stub 'feature-store' at {url}/_chaos/faults: could not switch on its HTTP fault "
+        f"HTTP hop 'feature-store' at {url}/_chaos/faults/limit: could not switch on an HTTP fault "
         "(caused by ConnectionRefusedError: "
     )
 
@@ -312,33 +312,35 @@ def test_stub_fault_silence_times_out(silent_port: int, monkeypatch: pytest.Monk
         RATE_LIMIT.revert(Stubs({"feature-store": url}), "limit")
     assert time.monotonic() - started < 3.0
     assert str(caught.value) == (
-        f"stub 'feature-store' at {url}/_chaos/faults: could not switch off its HTTP fault "
+        f"HTTP hop 'feature-store' at {url}/_chaos/faults/limit: could not switch off HTTP faults "
         "(caused by no answer within 0.3s)"
     )
 
 
 def test_stub_fault_refusal_carries_the_stubs_reason(api: FakeApi) -> None:
-    api.answer("PUT", "/_chaos/faults", 400, {"error": "expected rate in 0..1 but got rate=2"})
+    api.answer(
+        "PUT", "/_chaos/faults/limit", 400, {"error": "expected status in 400..599 but got status=2"}
+    )
     with pytest.raises(TopologyError) as caught:
         RATE_LIMIT.apply(Stubs({"feature-store": api.url}), "limit")
     assert str(caught.value) == (
-        f"stub 'feature-store' at {api.url}/_chaos/faults: could not switch on its HTTP fault "
-        "(caused by HTTP 400: expected rate in 0..1 but got rate=2)"
+        f"HTTP hop 'feature-store' at {api.url}/_chaos/faults/limit: could not switch on an HTTP "
+        "fault (caused by HTTP 400: expected status in 400..599 but got status=2)"
     )
 
 
 def test_stub_fault_server_error_without_a_reason_gives_the_status(api: FakeApi) -> None:
-    api.answer("DELETE", "/_chaos/faults", 500, b"")
+    api.answer("DELETE", "/_chaos/faults/limit", 500, b"")
     with pytest.raises(TopologyError, match=r"switch off .* \(caused by HTTP 500: Internal Server"):
         RATE_LIMIT.revert(Stubs({"feature-store": api.url}), "limit")
 
 
 @pytest.mark.usefixtures("dead_http_proxy")
 def test_stub_fault_reaches_the_stub_despite_an_http_proxy_setting(api: FakeApi) -> None:
-    api.answer("PUT", "/_chaos/faults", 200, {"fault": {}})
+    api.answer("PUT", "/_chaos/faults/limit", 200, {"faults": {}})
     RATE_LIMIT.apply(Stubs({"feature-store": api.url}), "limit")
-    assert [(s.method, s.path) for s in api.seen] == [("PUT", "/_chaos/faults")]
-    assert json.loads(api.seen[0].body)["status"] == 429
+    assert [(s.method, s.path) for s in api.seen] == [("PUT", "/_chaos/faults/limit")]
+    assert json.loads(api.seen[0].body)["faults"][0]["status"] == 429
 
 
 @dataclass

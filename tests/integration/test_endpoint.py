@@ -176,7 +176,7 @@ def test_endpoint_calls_stub_once_per_record_and_scores_its_features(
                 endpoint_text = await metrics(client)
             stub_text = await metrics(stub)
         assert status == 200
-        calls = sample(stub_text, "stub_requests_total", path="/features/{key}", status="200")
+        calls = sample(stub_text, "stub_calls_total", route="/features/{key}", status="200")
         assert calls == len(records)
         ok = sample(endpoint_text, "serving_upstream_calls_total", outcome="ok")
         assert ok == len(records)
@@ -199,7 +199,7 @@ def test_without_feature_store_features_are_zeros(serve_endpoint: ServeEndpoint)
 
 def test_upstream_error_status_is_502(serve_endpoint: ServeEndpoint, serve_stub: ServeStub) -> None:
     async def scenario() -> None:
-        async with serve_stub(fault={"status": 500, "rate": 1.0}) as stub:
+        async with serve_stub(faults=[{"kind": "abort", "status": 500}]) as stub:
             config = EndpointConfig(upstreams=(("feature-store", base_url(stub)),))
             async with serve_endpoint(config) as client:
                 status, body = await post(client, {"instances": rows(3)})
@@ -228,7 +228,7 @@ def test_unreachable_feature_store_is_502(serve_endpoint: ServeEndpoint) -> None
 
 def test_slow_feature_store_is_504(serve_endpoint: ServeEndpoint, serve_stub: ServeStub) -> None:
     async def scenario() -> None:
-        async with serve_stub(fault={"rate": 0.0, "latency_ms": 2000}) as stub:
+        async with serve_stub(faults=[{"kind": "delay", "latency": 2000}]) as stub:
             config = EndpointConfig(
                 upstreams=(("feature-store", base_url(stub)),), upstream_timeout_s=0.05
             )

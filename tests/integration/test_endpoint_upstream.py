@@ -19,7 +19,7 @@ FEATURES = "/features/{key}"
 
 def _calls(text: str, path: str = FEATURES) -> float:
     return sum(
-        sample(text, "stub_requests_total", path=path, status=status)
+        sample(text, "stub_calls_total", route=path, status=status)
         for status in ("200", "404", "429", "500", "503")
     )
 
@@ -29,7 +29,7 @@ def test_only_retryable_failures_are_retried(
     status: int, attempts: int, serve_endpoint: ServeEndpoint, serve_stub: ServeStub
 ) -> None:
     async def scenario() -> None:
-        async with serve_stub(fault={"status": status}) as stub:
+        async with serve_stub(faults=[{"kind": "abort", "status": status}]) as stub:
             config = EndpointConfig(
                 upstreams=(("feature-store", base_url(stub)),),
                 upstream_backoff_base_s=0.001,
@@ -54,7 +54,7 @@ def test_a_retry_rescues_an_intermittent_failure(
 ) -> None:
     async def scenario() -> None:
         # rate 0.5 with the stub's seeded dice: some calls fail, and a retry gets through.
-        async with serve_stub(fault={"status": 503, "rate": 0.5}) as stub:
+        async with serve_stub(faults=[{"kind": "abort", "status": 503, "percentage": 50}]) as stub:
             config = EndpointConfig(
                 upstreams=(("feature-store", base_url(stub)),),
                 upstream_backoff_base_s=0.001,
@@ -79,7 +79,7 @@ def test_retry_budget_stops_retries_from_multiplying_load(
     # Ten requests against a dead upstream: 3 attempts each without a budget; with gRPC's
     # 10 tokens the retries stop once half are spent (3 + 2 calls, then 1 per request).
     async def scenario() -> None:
-        async with serve_stub(fault={"status": 503}) as stub:
+        async with serve_stub(faults=[{"kind": "abort", "status": 503}]) as stub:
             config = EndpointConfig(
                 upstreams=(("feature-store", base_url(stub)),),
                 upstream_backoff_base_s=0.0,
@@ -122,7 +122,7 @@ def test_single_flight_shares_one_call_among_concurrent_misses(
     single_flight: bool, expected_calls: int, serve_endpoint: ServeEndpoint, serve_stub: ServeStub
 ) -> None:
     async def scenario() -> None:
-        async with serve_stub(fault={"rate": 0.0, "latency_ms": 100}) as stub:
+        async with serve_stub(faults=[{"kind": "delay", "latency": 100}]) as stub:
             config = EndpointConfig(
                 upstreams=(("feature-store", base_url(stub)),),
                 cache_ttl_s=60,
@@ -167,7 +167,7 @@ def test_failed_enrichment_fails_the_request(
     serve_endpoint: ServeEndpoint, serve_stub: ServeStub
 ) -> None:
     async def scenario() -> None:
-        async with serve_stub(fault={"status": 500}) as enrich:
+        async with serve_stub(faults=[{"kind": "abort", "status": 500}]) as enrich:
             config = EndpointConfig(
                 upstreams=(("enrichment", base_url(enrich)),), upstream_max_attempts=1
             )

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from faults import HttpError, HttpFault
+from faults import HttpError
+from faults.http import Abort
 from harness.system import Dependency, HostSettings, SystemSpec, bring_up, open_backend
 
 pytestmark = pytest.mark.integration
@@ -36,7 +37,7 @@ def _served(stub_url: str, path: str) -> float:
         sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if family.name == "stub_requests" and sample.labels.get("path", "").startswith(path)
+        if family.name == "stub_calls" and sample.labels.get("route", "").startswith(path)
     )
 
 
@@ -55,7 +56,7 @@ def test_two_dependencies_are_wired_by_name_and_each_takes_its_own_faults(
         assert _served(topology.stub_urls["enrichment"], "/enrich") >= 1
 
         # An outage of the enrichment API alone reaches the endpoint's callers.
-        outage = HttpError("enrichment", HttpFault(status=503, rate=1.0))
+        outage = HttpError("enrichment", (Abort(status=503),))
         outage.apply(topology, "enrichment-down")
         try:
             assert _invoke(topology.invocations_url) >= 500

@@ -50,8 +50,8 @@ class FakeControl:
     def container(self, service: str) -> Any:
         raise AssertionError(f"network faults never touch containers ({service})")
 
-    def stub_url(self, stub: str) -> str:
-        raise AssertionError(f"network faults never touch stubs ({stub})")
+    def fault_control_url(self, target: str) -> str:
+        raise AssertionError(f"network faults never touch HTTP hops ({target})")
 
     def kinds_for(self, name: str) -> list[str]:
         return [call[0] for call in self.calls if name in call]

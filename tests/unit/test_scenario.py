@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from faults import Crash, HttpError, Pause, ProxyDown, ResourceLimit, ScheduledFault, Stop, Toxic
-from faults.http import HttpFault
+from faults.http import Abort
 from harness.errors import ChaosError, ScenarioError
 from harness.scenario import (
     EndpointSpec,
@@ -18,6 +18,7 @@ from harness.scenario import (
     parse_scenario,
 )
 from harness.scenario.budgets import Budget
+from harness.system.spec import Dependency
 
 SHIPPED = (
     Path(__file__).resolve().parents[2] / "suites" / "scenarios" / "feature_store_latency.yaml"
@@ -374,7 +375,7 @@ def test_http_and_service_faults_parse_to_their_value_objects() -> None:
     )
     faults = [f.fault for f in scenario.faults]
     assert faults == [
-        HttpError("feature-store", HttpFault(status=429, rate=0.5, retry_after_s=1.0)),
+        HttpError("feature-store", (Abort(status=429, percentage=50.0, retry_after_s=1.0),)),
         Pause("endpoint"),
         Crash("endpoint"),
         Stop("feature-store", grace_s=1),
@@ -386,11 +387,19 @@ def test_http_and_service_faults_parse_to_their_value_objects() -> None:
     ("fault", "field", "fragment"),
     [
         ("{type: pause, target: toxiproxy}", "faults[0].target", "for a pause fault"),
-        ("{type: http_error, target: endpoint}", "faults[0].target", "for a http_error fault"),
+        ("{type: abort, target: enrichment}", "faults[0].target", "for a abort fault"),
         ("{type: latency, target: feature-store, attributes: {status: 1}}",
          "faults[0].attributes", "for a latency toxic"),
         ("{type: http_error, target: feature-store, attributes: {status: 200}}",
-         "faults[0].attributes", "expected status in 400..599"),
+         "faults[0].attributes.status", "expected status in 400..599"),
+        ("{type: abort, target: endpoint, attributes: {percentage: 120}}",
+         "faults[0].attributes.percentage", "expected percentage in 0..100"),
+        ("{type: malformed, target: endpoint, attributes: {what: garbage}}",
+         "faults[0].attributes.what", "expected what among"),
+        ("{type: delay, target: feature-store, attributes: {latency: {type: gamma}}}",
+         "faults[0].attributes", "expected latency type among"),
+        ("{type: rate_limit, target: feature-store, attributes: {rps: 0}}",
+         "faults[0].attributes.rps", "expected rps > 0"),
         ("{type: pause, target: endpoint, attributes: {seconds: 1}}",
          "faults[0].attributes", "for a pause fault but got ['seconds']"),
         ("{type: crash, target: endpoint, stream: upstream}", "faults[0].stream",
@@ -472,19 +481,22 @@ def test_custom_command_target_and_body() -> None:
     target = scenario.target
     assert target is not None
     assert target.kind == "command"
-    assert target.expand(target.command, 9000, {"feature-store": "http://s"}) == [
+    store, fraud = Dependency("feature-store"), Dependency("fraud-api")
+    assert target.expand(target.command, 9000, {store: "http://s"}) == [
         "serve",
         "--port",
         "9000",
     ]
-    upstreams = {"feature-store": "http://s", "fraud-api": "http://f"}
+    upstreams = {store: "http://s", fraud: "http://f"}
     assert target.expand(("{feature_store_url}", "{fraud_api_url}"), 1, upstreams) == [
         "http://s",
         "http://f",
     ]
     assert target.environment(1, upstreams) == {
         "PORT": "1",
+        "SERVING_CHAOS_DEP_FEATURE_STORE_URL": "http://s",
         "FEATURE_STORE_URL": "http://s",
+        "SERVING_CHAOS_DEP_FRAUD_API_URL": "http://f",
         "FRAUD_API_URL": "http://f",
     }
     assert scenario.load.body == b'{"inputs": [[1, 2]]}'

@@ -1,6 +1,7 @@
 """Where services run, chosen in one place: ``process`` (child processes), ``docker``
 (containers), ``url`` (the endpoint already runs; only Toxiproxy is started, as a process), and
-``auto``, which takes docker when an engine answers and processes otherwise."""
+``auto``, which takes docker when an engine answers and processes otherwise. A user's server
+given as a command always runs as a process; on docker its stubs and proxies are containers."""
 
 from __future__ import annotations
 
@@ -48,9 +49,8 @@ def backend_for(system: SystemSpec, asked: str, *, needs_limits: bool = False) -
     naming what it needs instead; ``needs_limits``: a fault changes CPU or memory limits."""
     if system.kind == "url":
         return "url"
-    if system.kind == "command":
-        if asked == "docker":
-            raise UsageError("a target command runs as a process; use target.image for docker")
+    if system.kind == "command" and asked != "docker":
+        # Processes only, unless asked: the stubs and proxies could run in containers.
         return "process"
     concrete = resolve_backend(asked)
     if system.kind == "image" and concrete != "docker":

@@ -1,12 +1,16 @@
 """The docker backend: each service a labelled container on the host network, binding
 127.0.0.1 on the free port the wiring chose, so addresses, proxies and tests are identical on
 both backends. Every container of a run is removed when the backend's block ends (normal exit,
-exception, Ctrl-C); containers of runs whose harness died are reaped before a new run starts."""
+exception, Ctrl-C); containers of runs whose harness died are reaped before a new run starts.
+A user's server given as a command runs as a process beside them."""
 
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -23,6 +27,7 @@ from harness.system.backends.base import (
     Service,
     Toxiproxy,
 )
+from harness.system.backends.children import ChildProcess, ProcessService, running
 from harness.system.backends.docker import labels
 from harness.system.backends.docker.compose import ComposeFile, ComposeService, HealthCheck
 from harness.system.backends.docker.containers import ServiceSpec, last_logs, start_container
@@ -180,6 +185,8 @@ class DockerBackend:
         self._run_id = labels.new_run_id()
         self._containers: dict[str, Any] = {}
         self._serving_image = settings.serving_image
+        # A target command runs as a process beside the containers.
+        self._processes = ExitStack()
 
     @property
     def run_id(self) -> str:
@@ -197,6 +204,7 @@ class DockerBackend:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self._processes.close()
         # Logs first: once removed, a container's output is gone for good.
         if self._settings.log_dir is not None:
             with contextlib.suppress(Exception):
@@ -208,6 +216,8 @@ class DockerBackend:
     def start(self, service: Service) -> RunningService:
         if isinstance(service.program, Remote):
             return reach(service)
+        if isinstance(service.program, Command):
+            return self._start_process(service, service.program)
         spec = self._spec(service.name, service.program, service.env)
         container = start_container(self._client, self._run_id, spec)
         self._containers[service.name] = container
@@ -225,9 +235,18 @@ class DockerBackend:
             return self._with_compose(name, self._serving(), program.args, env)
         if isinstance(program, Image):
             return self._with_compose(name, program.image, program.args, env)
-        if isinstance(program, Command):
-            raise UsageError("a target command runs as a process; use target.image for docker")
         raise UsageError(f"the docker backend cannot start {program!r}")
+
+    def _start_process(self, service: Service, program: Command) -> RunningService:
+        """A user's server started by a command: a process on this machine, reaching the
+        containers on the same loopback (they use host networking)."""
+        log_dir = self._settings.log_dir
+        if log_dir is None:
+            log_dir = Path(tempfile.mkdtemp(prefix="serving-chaos-"))
+            self._processes.callback(shutil.rmtree, log_dir, True)
+        child = ChildProcess(service.name, list(program.argv), env=service.env or None)
+        self._processes.enter_context(running(child, service.ready, log_dir))
+        return ProcessService(child, log_dir)
 
     def _serving(self) -> str:
         if self._serving_image is None:
