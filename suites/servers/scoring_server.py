@@ -58,7 +58,8 @@ async def invocations(request: web.Request) -> web.Response:
         boosts.cancel()
         return web.json_response({"error": f"features unavailable: {exc}"}, status=503)
     boost = await boosts
-    predictions = [sum(v) / len(v) + boost.get(e, 0.0) for e, v in zip(entities, vectors)]
+    scored = zip(entities, vectors, strict=True)
+    predictions = [sum(v) / len(v) + boost.get(e, 0.0) for e, v in scored]
     headers = {} if boost else {"X-Degraded": "enrichment"}
     return web.json_response({"predictions": predictions}, headers=headers)
 

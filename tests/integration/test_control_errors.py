@@ -318,9 +318,8 @@ def test_stub_fault_silence_times_out(silent_port: int, monkeypatch: pytest.Monk
 
 
 def test_stub_fault_refusal_carries_the_stubs_reason(api: FakeApi) -> None:
-    api.answer(
-        "PUT", "/_chaos/faults/limit", 400, {"error": "expected status in 400..599 but got status=2"}
-    )
+    reason = {"error": "expected status in 400..599 but got status=2"}
+    api.answer("PUT", "/_chaos/faults/limit", 400, reason)
     with pytest.raises(TopologyError) as caught:
         RATE_LIMIT.apply(Stubs({"feature-store": api.url}), "limit")
     assert str(caught.value) == (

@@ -47,9 +47,8 @@ def test_shipped_multi_dependency_scenario_passes_with_each_fault_where_it_was_a
 
     assert result.backend == backend
     assert result.passed, _verdicts(result)
-    features, enrichment = result.dependencies["features-api"], result.dependencies[
-        "enrichment-api"
-    ]
+    features = result.dependencies["features-api"]
+    enrichment = result.dependencies["enrichment-api"]
     # Two records per request, one lookup each, for every request the fault layer let through.
     assert 1.0 <= features["calls_per_request"] <= 2.0
     assert set(features["statuses"]) == {"200"}

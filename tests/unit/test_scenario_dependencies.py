@@ -233,7 +233,8 @@ def test_misplaced_dependencies_and_faults_are_refused(
 def test_dependency_budgets_parse() -> None:
     scenario = parse_scenario(
         "name: x\nload: {rate: 1, duration_s: 1}\n"
-        "budgets: ['dep.feature-store.calls_per_request < 3', 'dep.feature-store.status_429 == 0']\n"
+        "budgets: ['dep.feature-store.calls_per_request < 3',\n"
+        "          'dep.feature-store.status_429 == 0']\n"
     )
     assert [b.metric for b in scenario.budgets] == [
         "dep.feature-store.calls_per_request",
