@@ -74,7 +74,27 @@ provision_toxiproxy() {
     toxiproxy_ok "$TOOLS/toxiproxy-server" || fail "built toxiproxy-server does not report version $TOXIPROXY_VERSION"
 }
 
+# Off-the-shelf model servers for the integration tests (MLServer with scikit-learn), in a venv of
+# their own. Without them those tests skip and say why; the harness itself does not need them.
+provision_model_servers() {
+    local venv="$root/.tools/venvs/mlserver" stamp want python
+    stamp="$venv/.installed"
+    want="$(sha256sum scripts/model-servers.txt | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return 0
+    fi
+    python="$(find_python)" || { say "no Python >= 3.11 for the model-server venv; skipping it"; return 0; }
+    say "installing off-the-shelf model servers for the tests into .tools/venvs/mlserver"
+    if "$python" -m venv "$venv" \
+        && "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/model-servers.txt; then
+        echo "$want" > "$stamp"
+    else
+        say "could not install the model servers (no package index?); their tests will skip"
+    fi
+}
+
 provision_venv
 provision_toxiproxy
+provision_model_servers
 # The docker backend's engine and images; says why and carries on where Docker cannot be had.
 bash "$root/scripts/provision_docker.sh"
