@@ -39,10 +39,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from harness.loadgen.live import LiveProgress
     from harness.report import print_verdict
     from harness.run.runner import run_scenario
-    from harness.scenario import load_scenario
+    from harness.scenario import load_scenario, with_client
     from harness.system import HostSettings, backend_for
 
     scenario = load_scenario(args.scenario)
+    if args.client is not None:
+        scenario = with_client(scenario, args.client)
     settings = HostSettings.from_environment(compose=args.compose)
     out = Console()
     err = Console(stderr=True, soft_wrap=True)
@@ -150,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--report-dir", type=Path, default=Path("reports"), help="where results.json goes"
+    )
+    run.add_argument(
+        "--client",
+        default=None,
+        metavar="MODULE:FUNCTION",
+        help="put your own client under test instead of the harness's HTTP engine: a callable "
+        "call(url, payload), sync or async, or a reference client (naive, fixed_retries, "
+        "resilient, resilient_async, batched, cached); overrides the scenario's client",
     )
     run.set_defaults(handler=_cmd_run)
 

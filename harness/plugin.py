@@ -6,10 +6,10 @@ Kept light on purpose: nothing heavy (aiohttp, the engine) is imported until a f
 from __future__ import annotations
 
 import re
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -188,14 +188,25 @@ class ChaosRunner:
             path = Path(self._request.path).parent / path
         return load_scenario(path)
 
-    def run(self, scenario: str | Path | Scenario, *, check: bool = True) -> RunResult:
+    def run(
+        self,
+        scenario: str | Path | Scenario,
+        *,
+        check: bool = True,
+        client: Callable[..., Any] | str | None = None,
+    ) -> RunResult:
         """Run ``scenario``; with ``check``, a violated budget raises BudgetViolation (its
-        message is the verdict table; ``.budget``, ``.phase`` and ``.observed`` say which)."""
+        message is the verdict table; ``.budget``, ``.phase`` and ``.observed`` say which).
+        ``client`` puts your own client under test: a function ``call(url, payload)``, sync or
+        async, a ``module:function`` path or a reference client's name."""
         from harness.errors import ChaosError
         from harness.report import render_text, write_reports
+        from harness.scenario import with_client
 
         try:
             spec = scenario if not isinstance(scenario, (str, Path)) else self.load(scenario)
+            if client is not None:
+                spec = with_client(spec, client)
             result = self._run(spec)
         except ChaosError as exc:
             pytest.fail(f"serving-chaos could not run the scenario: {exc}", pytrace=False)

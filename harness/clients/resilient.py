@@ -62,8 +62,8 @@ class RetryBudget:
         self,
         *,
         deposit: float = 0.2,
-        cap: float = 10.0,
-        min_per_s: float = 2.0,
+        cap: float = 20.0,
+        min_per_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         for name, value in (("deposit", deposit), ("cap", cap), ("min_per_s", min_per_s)):

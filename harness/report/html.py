@@ -85,7 +85,7 @@ started {html.escape(str(data["started_at"]))}, {data["duration_s"]} s</p>
 <h2>Summary</h2>{summary_table}
 <h2>p99 latency per second</h2>{_p99_chart(timeline, faults)}
 <h2>Faults</h2>{fault_table if faults else "<p>none</p>"}
-{_hops(data)}
+{_hops(data)}{_client(data)}
 <h2>Timeline</h2>{timeline_table}
 </body></html>
 """
@@ -134,3 +134,25 @@ def _pairs(counts: object) -> str:
     if not isinstance(counts, dict) or not counts:
         return "-"
     return " ".join(f"{key}x{value}" for key, value in counts.items())
+
+
+def _client(data: dict[str, object]) -> str:
+    """The client under test: what its users saw is the page above; what it did, here."""
+    client = data.get("client")
+    if not isinstance(client, dict):
+        return ""
+    measures = client.get("measures")
+    rows = [[name, value] for name, value in measures.items()] if isinstance(measures, dict) else []
+    failures = client.get("failures")
+    listed = ""
+    if isinstance(failures, dict) and failures:
+        items = "".join(
+            f"<li>{html.escape(str(kind))}: {html.escape(' | '.join(map(str, messages)))}</li>"
+            for kind, messages in failures.items()
+        )
+        listed = f"<h3>Failures, with their messages</h3><ul>{items}</ul>"
+    head = (
+        f"<p>{html.escape(str(client.get('callable')))}: {client.get('calls')} calls, "
+        f"{client.get('dropped')} dropped beyond max_in_flight {client.get('max_in_flight')}</p>"
+    )
+    return f"<h2>Client under test</h2>{head}{_rows(['measure', 'value'], rows)}{listed}"

@@ -111,6 +111,20 @@ def hop_lines(result: RunResult) -> list[str]:
         if seen.get("faults_injected"):
             line += f", faults {seen['faults_injected']}"
         lines.append(line)
+    client = result.client
+    if client is not None:
+        measures = client["measures"]
+        shown = ", ".join(
+            f"{name} {_fmt(value)}" for name, value in measures.items()
+            if value is not None and not name.startswith("endpoint.status_")
+        )  # fmt: skip
+        lines.append(
+            f"client {client['callable']}: {client['calls']} calls"
+            + (f" ({client['dropped']} dropped beyond max_in_flight)" if client["dropped"] else "")
+            + f"; {shown}"
+        )
+        for failure, messages in client["failures"].items():
+            lines.append(f"client failures {failure}: {' | '.join(messages)}")
     hop = result.endpoint_hop
     if hop is not None and hop.get("requests") is not None:
         statuses = " ".join(f"{code}x{n}" for code, n in hop["statuses"].items()) or "-"

@@ -5,6 +5,7 @@ injected faults, and the HTTP fault layer's requests, connections and bytes. Rea
 from __future__ import annotations
 
 import http.client
+import json
 import urllib.request
 from collections import defaultdict
 from collections.abc import Mapping
@@ -18,8 +19,10 @@ from harness.system.topology import Topology
 
 __all__ = [
     "HopCounts",
+    "clear_ledger",
     "dependency_report",
     "endpoint_hop_report",
+    "fetch_ledger",
     "parse_counts",
     "scrape_hops",
 ]
@@ -61,6 +64,36 @@ def scrape_hops(topology: Topology) -> dict[str, HopCounts | None]:
     if topology.front_control_url is not None:
         urls[ENDPOINT] = topology.front_control_url
     return {name: _scrape(f"{url}/metrics") for name, url in urls.items()}
+
+
+def clear_ledger(topology: Topology) -> None:
+    """Forget the attempts the fault layer tied to logical calls, before a client's run."""
+    if topology.front_control_url is not None:
+        _request("DELETE", f"{topology.front_control_url}/_chaos/calls")
+
+
+def fetch_ledger(topology: Topology) -> dict[str, Any] | None:
+    """The fault layer's attempts by logical call, or None when it could not be read."""
+    if topology.front_control_url is None:
+        return None
+    body = _request("GET", f"{topology.front_control_url}/_chaos/calls")
+    if body is None:
+        return None
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        return None
+    return decoded if isinstance(decoded, dict) else None
+
+
+def _request(method: str, url: str) -> bytes | None:
+    request = urllib.request.Request(url, method=method)
+    try:
+        with _DIRECT.open(request, timeout=_TIMEOUT_S) as response:
+            body: bytes = response.read()
+            return body
+    except _ERRORS:
+        return None
 
 
 def dependency_report(counts: HopCounts | None, requests: int) -> dict[str, Any]:

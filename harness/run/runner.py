@@ -24,14 +24,24 @@ from harness.loadgen.recorder import Recorder, Seconds
 from harness.loadgen.shapes import Shape
 from harness.loadgen.stats import GeneratorStats
 from harness.report import write_reports
-from harness.run.hops import HopCounts, dependency_report, endpoint_hop_report, scrape_hops
+from harness.run.clients import CALL_PREFIX, ClientRun, drive_client, payloads_for
+from harness.run.hops import (
+    HopCounts,
+    clear_ledger,
+    dependency_report,
+    endpoint_hop_report,
+    fetch_ledger,
+    scrape_hops,
+)
 from harness.run.load import run_open_loop
 from harness.run.phases import PhaseClock
 from harness.run.sampler import sample_metrics
 from harness.scenario import Scenario
+from harness.scenario.clients import resolve_client
 from harness.system import HostSettings, Topology, backend_for, bring_up, open_backend
 from harness.system.spec import ENDPOINT
 from harness.system.topology import describe_death
+from harness.verdict.clients import client_measures, parse_ledger
 from harness.verdict.phases import phase_stats
 from harness.verdict.results import RunResult, judge
 
@@ -55,6 +65,7 @@ class _Drive:
     stats: GeneratorStats | None
     windows: list[FaultWindow]
     elapsed_s: float
+    client: ClientRun | None = None
 
 
 async def _progress_loop(
@@ -120,29 +131,61 @@ async def _drive(
         background.append(asyncio.create_task(_progress_loop(recorder, t0, progress, stop)))
     watchdog = asyncio.create_task(_watchdog(topology, scenario, watch, t0, stop))
     faults = asyncio.create_task(drive_faults(scenario.faults, topology, t0=t0, observer=clock))
-    load = asyncio.create_task(
-        run_open_loop(topology.invocations_url, scenario.load, recorder, t0=t0, shape=shape)
-    )
+    client_run: ClientRun | None = None
+    if scenario.client is None:
+        load: asyncio.Task[Any] = asyncio.create_task(
+            run_open_loop(topology.invocations_url, scenario.load, recorder, t0=t0, shape=shape)
+        )
+    else:
+        load = asyncio.create_task(_drive_client(scenario, shape, topology, recorder, t0))
     stats: GeneratorStats | None = None
     windows: list[FaultWindow] = []
     try:
         await asyncio.wait({load, watchdog}, return_when=asyncio.FIRST_COMPLETED)
         if watch.lost is None:
-            stats = await load
+            finished = await load
+            if isinstance(finished, ClientRun):
+                client_run, stats = finished, finished.stats
+            else:
+                stats = finished
             windows = await faults
     finally:
         stop.set()
         for task in (load, faults, watchdog):
             task.cancel()
         await asyncio.gather(load, faults, watchdog, *background, return_exceptions=True)
-    return _Drive(stats, windows, time.monotonic() - t0)
+    return _Drive(stats, windows, time.monotonic() - t0, client_run)
+
+
+async def _drive_client(
+    scenario: Scenario, shape: Shape, topology: Topology, recorder: Recorder, t0: float
+) -> ClientRun:
+    """The client under test, called on the load's schedule with a URL per logical call that
+    the HTTP fault layer ties its attempts to (and strips before forwarding)."""
+    client = scenario.client
+    if client is None:
+        raise TypeError("a scenario with a client expected")
+    base, path, load = topology.endpoint_url, topology.invocations_path, scenario.load
+    return await drive_client(
+        resolve_client(client),
+        shape,
+        recorder,
+        t0=t0,
+        url_for=lambda index: f"{base}{CALL_PREFIX}{index}{path}",
+        payload_for=payloads_for(
+            client.payload or load.body, load.records_per_request, load.keyspace
+        ),
+        max_in_flight=client.max_in_flight,
+        timeout_s=load.timeout_s,
+    )
 
 
 def _notes(scenario: Scenario, stats: GeneratorStats | None, watch: _Watch) -> list[str]:
     notes: list[str] = []
     if watch.lost is not None:
         notes.append(f"harness service {watch.lost} died: the run was ended at once")
-    if stats is not None and stats.dropped:
+    # A client under test that drops calls beyond max_in_flight is a finding about the client.
+    if stats is not None and stats.dropped and scenario.client is None:
         notes.append(f"generator dropped {stats.dropped} scheduled requests")
     if stats is not None and stats.lag_p99_ms > scenario.load.max_lag_ms:
         notes.append(
@@ -172,6 +215,31 @@ def _hop_reports(topology: Topology, before: dict[str, HopCounts | None], reques
     return _Hops(dependencies, endpoint)
 
 
+def _client_report(
+    scenario: Scenario, topology: Topology, drive: _Drive, hops: _Hops
+) -> dict[str, Any]:
+    client, run = scenario.client, drive.client
+    if client is None:
+        raise TypeError("a scenario with a client expected")
+    calls = 0 if run is None else run.calls
+    ledger = fetch_ledger(topology)
+    measures = client_measures(
+        calls=calls,
+        succeeded=[] if run is None else run.succeeded,
+        records_per_call=1 if client.payload else scenario.load.records_per_request,
+        hop=hops.endpoint,
+        ledger=None if ledger is None else parse_ledger(ledger),
+    )
+    return {
+        "callable": client.label,
+        "calls": calls,
+        "dropped": 0 if run is None else run.stats.dropped,
+        "max_in_flight": client.max_in_flight,
+        "failures": {} if run is None else dict(run.messages),
+        "measures": measures,
+    }
+
+
 def run_on(
     topology: Topology,
     scenario: Scenario,
@@ -182,6 +250,8 @@ def run_on(
     resumed, proxies clean, stub faults cleared). Raises HarnessServiceLost, with the partial
     result, when Toxiproxy dies during the run."""
     topology.reset()
+    if scenario.client is not None:
+        clear_ledger(topology)
     before = scrape_hops(topology)
     clock = PhaseClock([fault.name for fault in scenario.faults])
     recorder = Recorder(clock)
@@ -192,11 +262,17 @@ def run_on(
     run_s = scenario.load.duration_s if watch.lost is None else drive.elapsed_s
     phases = phase_stats(recorder, run_s)
     hops = _hop_reports(topology, before, phases["overall"].requests)
+    client = None if scenario.client is None else _client_report(scenario, topology, drive, hops)
     notes = _notes(scenario, drive.stats, watch)
     result = RunResult(
         scenario=scenario.name,
         backend=topology.backend,
-        budgets=judge(scenario.budgets, phases, hops.dependencies),
+        budgets=judge(
+            scenario.budgets,
+            phases,
+            hops.dependencies,
+            None if client is None else client["measures"],
+        ),
         phases=phases,
         buckets=Seconds(recorder.buckets),
         faults=drive.windows,
@@ -209,6 +285,7 @@ def run_on(
         deaths={name: round(t, 3) for name, t in watch.deaths.items()},
         dependencies=hops.dependencies,
         endpoint_hop=hops.endpoint,
+        client=client,
     )
     if watch.lost is not None:
         raise HarnessServiceLost(

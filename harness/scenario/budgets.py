@@ -11,11 +11,13 @@ from dataclasses import dataclass
 __all__ = [
     "OPERATORS",
     "PLAIN_METRICS",
+    "RUN_METRICS",
     "Budget",
     "canonical_metric",
     "check_phase",
     "dependency_of",
     "format_limit",
+    "is_run_metric",
     "percentile_of",
 ]
 
@@ -39,6 +41,19 @@ PLAIN_METRICS = frozenset(
 )
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)_ms$")
 _K6_PERCENTILE = re.compile(r"^p\((\d{1,2}(?:\.\d+)?)\)$")
+# Over the whole run of a client under test: what the endpoint saw, and what the client did.
+RUN_METRICS = frozenset(
+    {
+        "endpoint.requests",
+        "endpoint.error_rate",
+        "retry_amplification",
+        "retry_after_respected",
+        "connections_per_call",
+        "records_per_request",
+        "cache_hit_rate",
+    }
+)
+_ENDPOINT_STATUS = re.compile(r"^endpoint\.status_[1-5]\d\d$")
 # What a dependency saw in the whole run: its calls, calls per endpoint request, and its
 # answers of one status (status_429, status_503, ...).
 _DEPENDENCY = re.compile(r"^dep\.([a-z0-9][a-z0-9-]*)\.(calls|calls_per_request|status_[1-5]\d\d)$")
@@ -63,6 +78,11 @@ def format_limit(limit: float) -> str:
 
 def canonical_metric(name: str) -> str:
     """``p(99)`` (as k6 writes it) and ``p99_ms`` name the same metric."""
+    if name.startswith("client."):
+        # What the client's users saw: the run's own measurements, named for the two views.
+        return "client." + canonical_metric(name.removeprefix("client."))
+    if name in RUN_METRICS or _ENDPOINT_STATUS.match(name):
+        return name
     k6 = _K6_PERCENTILE.match(name)
     if k6:
         return f"p{k6.group(1)}_ms"
@@ -70,8 +90,15 @@ def canonical_metric(name: str) -> str:
         return name
     raise ValueError(
         f"expected a metric among {sorted(PLAIN_METRICS)}, pNN_ms / p(NN), or "
-        f"dep.NAME.calls / dep.NAME.calls_per_request / dep.NAME.status_NNN but got {name!r}"
+        f"dep.NAME.calls / dep.NAME.calls_per_request / dep.NAME.status_NNN, client.<metric>, "
+        f"endpoint.requests / endpoint.error_rate / endpoint.status_NNN, or one of "
+        f"{sorted(RUN_METRICS - {'endpoint.requests', 'endpoint.error_rate'})} but got {name!r}"
     )
+
+
+def is_run_metric(metric: str) -> bool:
+    """Whether ``metric`` is measured over the whole run of a client under test."""
+    return metric in RUN_METRICS or bool(_ENDPOINT_STATUS.match(metric))
 
 
 def dependency_of(metric: str) -> str | None:

@@ -31,6 +31,7 @@ from harness.loadgen.engine import ENGINES
 from harness.loadgen.shapes import Constant, Poisson, Ramp, Shape, Sine, Step
 from harness.loadgen.trace import read_trace
 from harness.scenario.budgets import Budget, check_phase, dependency_of
+from harness.scenario.clients import ClientSpec, resolve_client
 from harness.scenario.dependencies import read_dependencies
 from harness.scenario.reader import Reader
 from harness.scenario.spec import LoadSpec, Scenario
@@ -72,6 +73,7 @@ def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
         "endpoint",
         "target",
         "dependencies",
+        "client",
         "load",
         "faults",
         "budgets",
@@ -98,6 +100,7 @@ def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
         source=source,
         target=target,
         dependencies=dependencies,
+        client=None if doc.get("client") is None else _client(reader, doc["client"], base),
     )
     _check_windows_fit(reader, scenario)
     surges = [i for i, f in enumerate(scenario.faults) if isinstance(f.fault, Surge)]
@@ -152,6 +155,30 @@ def _check_placeholders(
                         f"{{deps.{name}.url}} names no declared dependency; "
                         f"dependencies: {sorted(names)}",
                     )
+
+
+def _client(reader: Reader, raw: Any, base: Path) -> ClientSpec:
+    doc = reader.mapping(raw, "client")
+    reader.known_keys(doc, "client", {"callable", "max_in_flight", "payload"})
+    payload = None
+    if doc.get("payload") is not None:
+        found = doc["payload"]
+        if not isinstance(found, Mapping):
+            raise reader.error("client.payload", f"expected a JSON object but got {found!r}")
+        payload = json.dumps(found).encode()
+    spec = ClientSpec(
+        callable=reader.text(doc, "callable", "client"),
+        max_in_flight=reader.number(
+            doc, "max_in_flight", "client", default=256, minimum=1, integer=True
+        ),
+        payload=payload,
+        search_path=str(base.resolve()),
+    )
+    try:
+        resolve_client(spec)
+    except UsageError as exc:
+        raise reader.error("client.callable", str(exc)) from exc
+    return spec
 
 
 def _endpoint(reader: Reader, raw: Any) -> EndpointConfig:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from faults import HttpError, ResourceLimit, ScheduledFault, Surge
 from harness.loadgen.shapes import Constant, Shape, Spike
 from harness.scenario.budgets import Budget
+from harness.scenario.clients import ClientSpec
 from harness.servers.endpoint.config import EndpointConfig
 from harness.system.spec import (
     ENDPOINT,
@@ -55,6 +56,8 @@ class Scenario:
     source: str = "<scenario>"
     target: ExternalTarget | None = None
     dependencies: tuple[Dependency, ...] = REFERENCE_DEPENDENCIES
+    # The user's own client under test; None: the harness's own HTTP engine sends the load.
+    client: ClientSpec | None = None
 
     @property
     def needs_limits(self) -> bool:
@@ -64,9 +67,9 @@ class Scenario:
     @property
     def system(self) -> SystemSpec:
         """What this scenario runs against, as the wiring brings it up."""
-        return SystemSpec(
-            self.endpoint, self.target, self.dependencies, http_front=self.has_endpoint_http_faults
-        )
+        # A client under test always goes through the HTTP fault layer: it counts attempts.
+        front = self.has_endpoint_http_faults or self.client is not None
+        return SystemSpec(self.endpoint, self.target, self.dependencies, http_front=front)
 
     @property
     def has_endpoint_http_faults(self) -> bool:

@@ -38,6 +38,8 @@ class PhaseStats:
         return self.tally.errors_by_class()
 
     def value(self, metric: str) -> float | None:
+        # With a client under test, what the phase measured is what the client's users saw.
+        metric = metric.removeprefix("client.")
         percentile = percentile_of(metric)
         if percentile is not None:
             return self.tally.percentile_ms(percentile)

@@ -9,29 +9,47 @@ from typing import Any
 from faults import FaultWindow
 from harness.loadgen.histograms import Bucket
 from harness.loadgen.recorder import timeline_row
-from harness.scenario.budgets import Budget, dependency_of
+from harness.scenario.budgets import Budget, dependency_of, is_run_metric
 from harness.verdict.budgets import BudgetResult, evaluate
 from harness.verdict.phases import PhaseStats
 
-__all__ = ["DependencyCounts", "RunResult", "judge"]
+__all__ = ["DependencyCounts", "RunMeasures", "RunResult", "judge"]
 
 
 def judge(
     budgets: tuple[Budget, ...],
     phases: dict[str, PhaseStats],
     dependencies: Mapping[str, Mapping[str, Any]] | None = None,
+    measures: Mapping[str, float | None] | None = None,
 ) -> list[BudgetResult]:
-    """Each budget against its phase, or, for ``dep.NAME.*``, against what NAME counted."""
+    """Each budget against its phase; ``dep.NAME.*`` against what NAME counted; a client's
+    run-wide measures (``retry_amplification``, ``endpoint.*``, ...) against ``measures``."""
     results = []
+    requests = phases["overall"].requests if "overall" in phases else 0
     for budget in budgets:
         about = dependency_of(budget.metric)
-        if about is None:
+        if is_run_metric(budget.metric):
+            results.append(evaluate(budget, RunMeasures(measures or {}, requests)))
+        elif about is None:
             results.append(evaluate(budget, phases.get(budget.phase)))
         else:
             seen = (dependencies or {}).get(about)
-            requests = phases["overall"].requests if "overall" in phases else 0
             results.append(evaluate(budget, DependencyCounts(seen, requests)))
     return results
+
+
+@dataclass(frozen=True, slots=True)
+class RunMeasures:
+    """A client under test's run-wide measures in the shape budgets read."""
+
+    measures: Mapping[str, float | None]
+    requests: int
+
+    def value(self, metric: str) -> float | None:
+        # A status the endpoint never answered was answered zero times, once it was measured.
+        counted = self.measures.get("endpoint.requests") is not None
+        default = 0.0 if counted and metric.startswith("endpoint.status_") else None
+        return self.measures.get(metric, default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +90,8 @@ class RunResult:
     dependencies: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The HTTP fault layer's counts of the client's hop, when the run had one.
     endpoint_hop: dict[str, Any] | None = None
+    # The client under test: its callable, calls, failures by class and run-wide measures.
+    client: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -118,6 +138,7 @@ class RunResult:
             "deaths": self.deaths,
             "dependencies": self.dependencies,
             "endpoint_hop": self.endpoint_hop,
+            "client": self.client,
             "budgets": [result.to_json() for result in self.budgets],
             "summary": overall.summary(),
             "phases": {name: stats.summary() for name, stats in self.phases.items()},

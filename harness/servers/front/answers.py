@@ -9,7 +9,14 @@ from http import HTTPStatus
 
 from harness.servers.httpfaults import Answer
 
-__all__ = ["answer_bytes", "garbage", "head_length", "truncated", "upstream_failed"]
+__all__ = [
+    "answer_bytes",
+    "garbage",
+    "head_keeps_alive",
+    "head_length",
+    "truncated",
+    "upstream_failed",
+]
 
 # A truncated answer promises this many bytes and sends the start of a JSON body only.
 _PROMISED = 1024
@@ -60,15 +67,35 @@ def garbage(dice: random.Random) -> bytes:
 def head_length(payload: bytes) -> int:
     """Where the head of the final answer in ``payload`` ends: after any interim (1xx)
     answers; 0 when no head end is found."""
+    return _final_head(payload)[1]
+
+
+def head_keeps_alive(payload: bytes) -> bool:
+    """Whether the final answer's head in ``payload`` leaves the connection open. Asked for
+    answers to HEAD only: llhttp, not knowing the request, takes a HEAD answer without a
+    length for one whose body runs until the connection closes."""
+    start, end = _final_head(payload)
+    lines = payload[start:end].split(b"\r\n")
+    tokens: set[bytes] = set()
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"connection":
+            tokens.update(token.strip().lower() for token in value.split(b","))
+    if b"close" in tokens:
+        return False
+    return lines[0].startswith(b"HTTP/1.1") or b"keep-alive" in tokens
+
+
+def _final_head(payload: bytes) -> tuple[int, int]:
     start = 0
     while True:
         end = payload.find(b"\r\n\r\n", start)
         if end < 0:
-            return 0
+            return start, 0
         end += 4
         # "HTTP/1.1 1xx": an interim answer, its head is followed by the real one.
         if payload[start + 9 : start + 10] != b"1":
-            return end
+            return start, end
         start = end
 
 

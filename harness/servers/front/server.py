@@ -12,7 +12,8 @@ from contextlib import asynccontextmanager
 from aiohttp import web
 
 from harness.servers.front.counters import METRICS_CONTENT_TYPE, FrontCounters, FrontMetrics
-from harness.servers.front.relay import ClientSide, Plane
+from harness.servers.front.downstream import ClientSide
+from harness.servers.front.plane import Plane
 from harness.servers.httpfaults import ActiveFaults, add_control_routes
 
 __all__ = ["Front", "serve_front", "start_front"]
@@ -81,7 +82,7 @@ async def start_front(
     server = await loop.create_server(
         lambda: ClientSide(plane), host, port, backlog=_BACKLOG, reuse_address=True
     )
-    runner = web.AppRunner(_control_app(plane.faults, metrics), access_log=None)
+    runner = web.AppRunner(_control_app(plane, metrics), access_log=None)
     try:
         await runner.setup()
         site = web.TCPSite(runner, host, control_port, reuse_address=True)
@@ -120,7 +121,7 @@ async def serve_front(
         await front.close()
 
 
-def _control_app(faults: ActiveFaults, metrics: FrontMetrics) -> web.Application:
+def _control_app(plane: Plane, metrics: FrontMetrics) -> web.Application:
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "service": "front"})
 
@@ -128,9 +129,20 @@ def _control_app(faults: ActiveFaults, metrics: FrontMetrics) -> web.Application
         return web.Response(body=metrics.render(), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     app = web.Application()
+
+    async def calls(request: web.Request) -> web.Response:
+        return web.json_response(plane.ledger.to_json())
+
+    async def forget(request: web.Request) -> web.Response:
+        plane.ledger.clear()
+        return web.json_response({"calls": {}})
+
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", scrape)
-    add_control_routes(app, faults)
+    # Attempts by logical call of a client under test (see harness.servers.front.ledger).
+    app.router.add_get("/_chaos/calls", calls)
+    app.router.add_delete("/_chaos/calls", forget)
+    add_control_routes(app, plane.faults)
     return app
 
 

@@ -1,5 +1,5 @@
-"""The data plane: every client connection with an upstream connection of its own, and the
-calls between them forwarded and relayed as raw bytes.
+"""The client side of the data plane: every client connection with an upstream connection of
+its own, and the calls between them forwarded and relayed as raw bytes.
 
 httptools (llhttp) parses both directions only to find where each message starts and ends.
 The fault decision is taken once per call, when its head is complete; with no fault active
@@ -10,8 +10,6 @@ time, in order: a pipelined call waits, parsed and held, until the one before it
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
 import socket
 import struct
 from collections import deque
@@ -27,11 +25,23 @@ from harness.servers.front.answers import (
     upstream_failed,
 )
 from harness.servers.front.boundaries import request_end
-from harness.servers.front.counters import MALFORMED, UPSTREAM_FAILED, FrontCounters
+from harness.servers.front.calls import (
+    DELAYED,
+    FORWARDED,
+    LOCAL,
+    QUEUED,
+    SENDING,
+    UNTOUCHED,
+    Call,
+)
+from harness.servers.front.counters import MALFORMED, UPSTREAM_FAILED
+from harness.servers.front.ledger import CALL_PREFIX, retry_after_in, untag
 from harness.servers.front.pacing import Pacer, Timer, release_plan
-from harness.servers.httpfaults import ActiveFaults, Answer, Decision
+from harness.servers.front.plane import Plane
+from harness.servers.front.upstream import UpstreamSide
+from harness.servers.httpfaults import Answer, Decision
 
-__all__ = ["ClientSide", "Plane"]
+__all__ = ["ClientSide"]
 
 # Bytes of calls received but not yet forwarded (queued behind the call in progress, held by
 # a delay, or waiting for the upstream connection) before the client is no longer read.
@@ -40,88 +50,15 @@ _MAX_HELD = 256 * 1024
 # call ends, and to send it again when a kept-alive upstream connection turns out closed.
 _KEEP = 64 * 1024
 
-# What is being done with a call.
-_QUEUED = 0  # its head is incomplete, or it waits behind the call before it
-_DELAYED = 1  # held by a delay fault
-_FORWARDED = 2  # sent (or being sent) upstream; the answer is relayed
-_LOCAL = 3  # answered by the fault layer once the request is fully received
-_SENDING = 4  # the fault layer's own answer is being paced out
-
 _LINGER_RESET = struct.pack("ii", 1, 0)
+_TAGGABLE = b" " + CALL_PREFIX
+# Answers that tell a client when to come back.
+_SHEDDING = frozenset({429, 503})
 _BAD_REQUEST = Answer(
     400,
     (("Content-Type", "application/json"),),
     b'{"error": "the fault layer could not parse the request as HTTP/1.1"}',
 )
-
-
-class Plane:
-    """What every connection of one fault layer shares."""
-
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        upstream: tuple[str, int],
-        faults: ActiveFaults,
-        counters: FrontCounters,
-        dice: random.Random,
-    ) -> None:
-        self.loop = loop
-        self.upstream = upstream
-        self.upstream_name = f"{upstream[0]}:{upstream[1]}"
-        self.faults = faults
-        self.counters = counters
-        self.dice = dice
-        self.clients: set[ClientSide] = set()
-        self._emptied: asyncio.Event | None = None
-
-    def close(self) -> None:
-        """End every client connection (and with it, its upstream connection)."""
-        for client in list(self.clients):
-            client.close()
-
-    async def closed(self, timeout_s: float) -> None:
-        """Wait until every client connection is gone, at most ``timeout_s``; abort the rest."""
-        if self.clients:
-            self._emptied = asyncio.Event()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._emptied.wait(), timeout_s)
-        for client in list(self.clients):
-            client.abort()
-
-    def forget(self, client: ClientSide) -> None:
-        self.clients.discard(client)
-        if not self.clients and self._emptied is not None:
-            self._emptied.set()
-
-
-class _Call:
-    """One request and what is being done with it."""
-
-    __slots__ = (
-        "closes",
-        "complete",
-        "decision",
-        "head",
-        "kept",
-        "kept_bytes",
-        "pending",
-        "responded",
-        "retried",
-        "stage",
-        "upgrade",
-    )
-
-    def __init__(self) -> None:
-        self.stage = _QUEUED
-        self.decision: Decision | None = None
-        self.head = self.upgrade = self.complete = self.responded = self.retried = False
-        # The connection ends once this call is answered.
-        self.closes = False
-        # Received and not yet forwarded.
-        self.pending: list[bytes] = []
-        self.kept: list[bytes] | None = []
-        self.kept_bytes = 0
 
 
 class _PipelinedCall(Exception):
@@ -138,12 +75,12 @@ class ClientSide(asyncio.Protocol):
         self._counters = plane.counters
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
-        self._calls: deque[_Call] = deque()
+        self._calls: deque[Call] = deque()
         # The call whose bytes the parser is reading.
-        self._parsing: _Call | None = None
+        self._parsing: Call | None = None
         self._ended_in_feed = False
         self._unparsable = False
-        self._upstream: _UpstreamSide | None = None
+        self._upstream: UpstreamSide | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._held = 0
         self._reading = True
@@ -205,7 +142,12 @@ class ClientSide(asyncio.Protocol):
         if self._unparsable:
             return
         self._feed(data)
-        self._pump()
+        calls = self._calls
+        if calls:
+            head = calls[0]
+            # A call on its way upstream waits for its answer: nothing to do until it comes.
+            if head.stage != FORWARDED or head.pending or head.replied or self._upstream is None:
+                self._pump()
 
     def abort(self) -> None:
         """Close at once, dropping what was not sent yet."""
@@ -230,7 +172,7 @@ class ClientSide(asyncio.Protocol):
     def on_message_begin(self) -> None:
         if self._ended_in_feed:
             raise _PipelinedCall
-        call = _Call()
+        call = Call()
         self._parsing = call
         self._calls.append(call)
 
@@ -241,7 +183,6 @@ class ClientSide(asyncio.Protocol):
         parser = self._parser
         call.head = parser.get_method() == b"HEAD"
         call.closes = not parser.should_keep_alive()
-        call.upgrade = parser.should_upgrade()
         faults = self._faults
         if faults:
             decision = faults.decide()
@@ -249,7 +190,13 @@ class ClientSide(asyncio.Protocol):
                 self._counters.hit_by(decision.injected)
             call.decision = decision
         else:
-            call.decision = _UNTOUCHED
+            call.decision = UNTOUCHED
+            upstream = self._upstream
+            if upstream is not None and upstream.call is None and self._calls[0] is call:
+                # The common case, taken here so the call's bytes go straight upstream as
+                # they come instead of through the queue.
+                call.stage = FORWARDED
+                upstream.expect(call)
 
     def on_message_complete(self) -> None:
         if self._parsing is not None:
@@ -263,6 +210,8 @@ class ClientSide(asyncio.Protocol):
                 self._parser.feed_data(data)
             except httptools.HttpParserUpgrade as upgrade:
                 end = int(upgrade.args[0])
+                if self._parsing is not None:
+                    self._parsing.upgrade = True
                 self._take(data[:end])
                 self._after_upgrade = []
                 if end < len(data):
@@ -285,8 +234,11 @@ class ClientSide(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         call = self._parsing
         if call is None or call.kept is None:
-            # Too big a call to look for its end again: answer it, then close, and let the
-            # client send the calls after it again on a new connection.
+            # Too big a call to look for its end again: all of ``data`` goes with it (the
+            # upstream reads its end, and the start of the next call, which it never gets
+            # in full); once it is answered both connections close, and the client sends the
+            # calls after it again on a new connection, as pipelining clients do.
+            self._take(data)
             if call is not None:
                 call.closes = True
             self._unparsable = True
@@ -300,13 +252,13 @@ class ClientSide(asyncio.Protocol):
         self._unparsable = True
         broken = self._parsing
         if broken is not None and not broken.complete:
-            if broken.stage != _QUEUED:
+            if broken.stage != QUEUED:
                 # Part of it is on its way upstream already: nothing sensible can follow.
                 self.close()
                 return
             self._calls.remove(broken)
             self._unhold(sum(map(len, broken.pending)))
-        call = _Call()
+        call = Call()
         call.decision = Decision(answer=_BAD_REQUEST)
         call.complete = call.closes = True
         call.kept = None
@@ -319,22 +271,25 @@ class ClientSide(asyncio.Protocol):
             # Blank lines between calls, which llhttp skips and the upstream may as well.
             return
         kept = call.kept
+        if call.kept_bytes == 0 and data.startswith(_TAGGABLE, data.find(b" ")):
+            # The first bytes of a client-under-test's attempt: note its call, strip the tag.
+            data, call.tag = untag(data)
+            call.started = self._loop.time()
         if kept is not None:
             call.kept_bytes += len(data)
             if call.kept_bytes <= _KEEP:
                 kept.append(data)
             else:
                 call.kept = None
-        if call.responded:
-            # Answered before it was fully sent (a 413, say): the rest is not wanted.
-            return
         stage = call.stage
-        if stage == _FORWARDED and self._upstream is not None and not call.pending:
+        if stage == FORWARDED and self._upstream is not None and not call.pending:
+            # Also once answered early (a 413, say): a kept-alive upstream reads the rest.
             self._upstream.write(data)
-        elif stage <= _FORWARDED:
+        elif stage < FORWARDED or (stage == FORWARDED and not call.replied):
             call.pending.append(data)
             self._hold(len(data))
-        # Else the fault layer answers this call itself: the rest of it is read and dropped.
+        # Else nobody wants the rest: the fault layer answers the call itself, or the upstream
+        # that answered it early is gone.
 
     # --- carrying calls out, in order ----------------------------------------------------------
 
@@ -343,19 +298,19 @@ class ClientSide(asyncio.Protocol):
         while calls and not self._closed:
             call = calls[0]
             stage = call.stage
-            if stage == _QUEUED:
+            if stage == QUEUED:
                 decision = call.decision
                 if decision is None:
                     return
                 if decision.delay_s > 0:
-                    call.stage = _DELAYED
+                    call.stage = DELAYED
                     self._timer = Timer(self._loop, decision.delay_s, self._delay_over)
                     return
                 stage = self._begin(call, decision)
-            if stage == _FORWARDED:
-                if not call.responded:
+            if stage == FORWARDED:
+                if call.pending or not call.replied:
                     self._forward(call)
-            elif stage == _LOCAL:
+            elif stage == LOCAL:
                 if not call.complete:
                     return
                 self._answer_locally(call)
@@ -368,14 +323,12 @@ class ClientSide(asyncio.Protocol):
             if call.upgrade and self._after_upgrade is not None:
                 self._parse_after_upgrade()
 
-    def _begin(self, call: _Call, decision: Decision) -> int:
+    def _begin(self, call: Call, decision: Decision) -> int:
         if decision.answer is None and decision.malformed is None:
-            call.stage = _FORWARDED
+            call.stage = FORWARDED
         else:
-            call.stage = _LOCAL
-            if call.pending:
-                self._unhold(sum(map(len, call.pending)))
-                call.pending = []
+            call.stage = LOCAL
+            self._drop_pending(call)
         return call.stage
 
     def _delay_over(self) -> None:
@@ -385,13 +338,16 @@ class ClientSide(asyncio.Protocol):
             self._begin(call, call.decision)
         self._pump()
 
-    def _forward(self, call: _Call) -> None:
+    def _forward(self, call: Call) -> None:
         upstream = self._upstream
         if upstream is None:
-            if self._connecting is None:
+            if call.replied:
+                # Answered early by an upstream that then closed: the rest has nowhere to go.
+                self._drop_pending(call)
+            elif self._connecting is None:
                 self._connecting = self._loop.create_task(self._connect())
             return
-        if upstream.call is not call:
+        if not call.replied and upstream.call is not call:
             upstream.expect(call)
         pending = call.pending
         if pending:
@@ -400,7 +356,12 @@ class ClientSide(asyncio.Protocol):
             self._unhold(len(data))
             upstream.write(data)
 
-    def _answer_locally(self, call: _Call) -> None:
+    def _drop_pending(self, call: Call) -> None:
+        if call.pending:
+            self._unhold(sum(map(len, call.pending)))
+            call.pending = []
+
+    def _answer_locally(self, call: Call) -> None:
         decision = call.decision
         if decision is None:  # pragma: no cover - a call is decided before it is answered
             return
@@ -409,24 +370,30 @@ class ClientSide(asyncio.Protocol):
             return
         if decision.answer is None:  # pragma: no cover - _begin routed it here for one
             return
+        call.stage = SENDING
         payload, head = answer_bytes(decision.answer, head=call.head, keep=not call.closes)
         self._send(call, decision.answer.status, payload, head)
 
-    def _send(self, call: _Call, status: int, payload: bytes, head: int) -> None:
+    def _send(self, call: Call, status: int, payload: bytes, head: int) -> None:
         """Write an answer the fault layer holds whole, shaped as the call's decision says."""
         decision = call.decision
+        if call.tag >= 0 and call.retry_after is None and status in _SHEDDING:
+            call.retry_after = retry_after_in(payload[:head])
         if decision is None or (decision.slow_body is None and decision.bytes_per_s is None):
             self.relay(payload)
             self._counters.answered(status)
             call.responded = True
+            if call.tag >= 0:
+                self._note(call, status)
             return
-        call.stage = _SENDING
         plan = release_plan(payload, head, decision.slow_body, decision.bytes_per_s)
 
         def sent() -> None:
             self._pacer = None
             self._counters.answered(status)
             call.responded = True
+            if call.tag >= 0:
+                self._note(call, status)
             self._pump()
 
         self._pacer = Pacer(self._loop, plan, self.relay, sent)
@@ -436,6 +403,8 @@ class ClientSide(asyncio.Protocol):
         """The connection-level malformed answers: close with nothing, a cut answer, garbage
         or a reset."""
         self._counters.answered(MALFORMED)
+        if self._calls and self._calls[0].tag >= 0:
+            self._note(self._calls[0], MALFORMED)
         transport = self._transport
         if transport is None:  # pragma: no cover - calls arrive on a made connection
             return
@@ -468,9 +437,7 @@ class ClientSide(asyncio.Protocol):
     async def _connect(self) -> None:
         host, port = self._plane.upstream
         try:
-            _, upstream = await self._loop.create_connection(
-                lambda: _UpstreamSide(self), host, port
-            )
+            _, upstream = await self._loop.create_connection(lambda: UpstreamSide(self), host, port)
         except OSError as exc:
             self._connecting = None
             if not self._closed and self._calls:
@@ -493,14 +460,18 @@ class ClientSide(asyncio.Protocol):
             self._counters.response_bytes += len(data)
             transport.write(data)
 
-    def answered(self, call: _Call, status: int, keep: bool, held: bytes | None) -> None:
+    def answered(self, call: Call, status: int, keep: bool, held: bytes | None) -> None:
         """The upstream answered ``call`` in full: relayed already, or ``held`` for shaping."""
+        call.replied = True
         if not keep:
             call.closes = True
             self._forget_upstream()
         if held is None:
-            self._counters.answered(status)
+            statuses = self._counters.statuses
+            statuses[status] = statuses.get(status, 0) + 1
             call.responded = True
+            if call.tag >= 0:
+                self._note(call, status)
         else:
             self._send(call, status, held, head_length(held))
         self._pump()
@@ -509,17 +480,17 @@ class ClientSide(asyncio.Protocol):
         self._upstream_full = full
         self._update_reading()
 
-    def upstream_lost(self, upstream: _UpstreamSide) -> None:
+    def upstream_lost(self, upstream: UpstreamSide) -> None:
         """The upstream connection closed: idle, mid-answer, or before answering."""
         if upstream is not self._upstream:
             return
         self._forget_upstream()
+        if self._tunnel:
+            self.close()
+            return
         call = upstream.call
         if call is None or self._closed:
             # An idle connection the upstream let go: the next call opens a new one.
-            return
-        if self._tunnel:
-            self.close()
             return
         if not upstream.got:
             if upstream.served and call.kept is not None and not call.retried:
@@ -537,17 +508,21 @@ class ClientSide(asyncio.Protocol):
         if upstream.final:
             # An answer that ends with the connection (no length) or cut short: the client
             # gets what the upstream sent, then the close, as without the fault layer.
-            call.closes = True
+            call.closes = call.replied = True
             if held is not None:
                 self._send(call, upstream.status, held, head_length(held))
                 call.complete = True
                 self._pump()
                 return
             self._counters.answered(upstream.status)
+            if call.tag >= 0:
+                self._note(call, upstream.status)
         else:
             if held is not None:
                 self.relay(held)
             self._counters.answered(UPSTREAM_FAILED)
+            if call.tag >= 0:
+                self._note(call, UPSTREAM_FAILED)
         self.close()
 
     def tunnel(self) -> None:
@@ -569,9 +544,11 @@ class ClientSide(asyncio.Protocol):
         self._drop_upstream(abort=True)
         self.close()
 
-    def _upstream_failed(self, call: _Call, cause: str) -> None:
+    def _upstream_failed(self, call: Call, cause: str) -> None:
         """Nothing of an answer came: say so with a 502, then close."""
         self._counters.answered(UPSTREAM_FAILED)
+        if call.tag >= 0:
+            self._note(call, UPSTREAM_FAILED)
         self.relay(upstream_failed(self._plane.upstream_name, cause))
         call.closes = True
         self.close()
@@ -593,6 +570,12 @@ class ClientSide(asyncio.Protocol):
                 upstream.abort()
             else:
                 upstream.close()
+
+    # --- the ledger of a client under test ----------------------------------------------------
+
+    def _note(self, call: Call, status: int | str) -> None:
+        """One attempt of a logical call answered: when, how, and the wait it was told."""
+        self._plane.ledger.add(call.tag, call.started, self._loop.time(), status, call.retry_after)
 
     # --- flow control ----------------------------------------------------------------------
 
@@ -624,138 +607,3 @@ class ClientSide(asyncio.Protocol):
         if self._pacer is not None:
             self._pacer.cancel()
             self._pacer = None
-
-
-_UNTOUCHED = Decision()
-
-
-class _UpstreamSide(asyncio.Protocol):
-    """The upstream connection of one client connection: relays answers, call by call."""
-
-    def __init__(self, client: ClientSide) -> None:
-        self._client = client
-        self._parser = httptools.HttpResponseParser(self)
-        self._transport: asyncio.Transport | None = None
-        # The call being answered; None while idle.
-        self.call: _Call | None = None
-        self.served = 0
-        self.got = False
-        self.final = False
-        self.status = 0
-        self._keep = True
-        self._done = False
-        self._tunnel = False
-        # The answer, held whole for a slow body or a throughput limit.
-        self._shaped: list[bytes] | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._client.upstream_lost(self)
-
-    def pause_writing(self) -> None:
-        self._client.upstream_full(True)
-
-    def resume_writing(self) -> None:
-        self._client.upstream_full(False)
-
-    def expect(self, call: _Call) -> None:
-        self.call = call
-        self.got = self.final = self._done = False
-        decision = call.decision
-        shaped = decision is not None and (
-            decision.slow_body is not None or decision.bytes_per_s is not None
-        )
-        self._shaped = [] if shaped else None
-
-    def write(self, data: bytes) -> None:
-        if self._transport is not None:
-            self._transport.write(data)
-
-    def held(self) -> bytes | None:
-        shaped, self._shaped = self._shaped, None
-        return None if shaped is None else b"".join(shaped)
-
-    def pause_reading(self) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.resume_reading()
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-
-    def abort(self) -> None:
-        if self._transport is not None:
-            self._transport.abort()
-
-    def data_received(self, data: bytes) -> None:
-        client = self._client
-        if self._tunnel:
-            client.relay(data)
-            return
-        call = self.call
-        if call is None:
-            # Spoken out of turn (an idle timeout's 408, say): not trusted with another call.
-            self.close()
-            return
-        self.got = True
-        shaped = self._shaped
-        if shaped is None:
-            client.relay(data)
-        else:
-            shaped.append(data)
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            if self.status == 101:
-                self._tunnel = True
-                held = self.held()
-                if held is not None:
-                    client.relay(held)
-                self.call = None
-                client.tunnel()
-                return
-        except httptools.HttpParserError:
-            # Not HTTP: the client has what came; the connection cannot carry on.
-            held = self.held()
-            if held is not None:
-                client.relay(held)
-            self.call = None
-            client.upstream_broke()
-            return
-        if self._done:
-            self._answered(call)
-
-    def on_headers_complete(self) -> None:
-        parser = self._parser
-        status = parser.get_status_code()
-        if status < 200 and status != 101:
-            # An interim answer (100 Continue): relayed, and the real one follows.
-            return
-        self.status = status
-        self.final = True
-        self._keep = parser.should_keep_alive()
-        call = self.call
-        if call is not None and call.head:
-            # No body follows a HEAD answer, whatever its Content-Length says.
-            self._done = True
-
-    def on_message_complete(self) -> None:
-        if self.final:
-            self._done = True
-
-    def _answered(self, call: _Call) -> None:
-        self.call = None
-        self.served += 1
-        if call.head:
-            # Its parser still waits for the body a HEAD answer never has: start afresh.
-            self._parser = httptools.HttpResponseParser(self)
-        keep = self._keep
-        if not keep:
-            self.close()
-        self._client.answered(call, self.status, keep, self.held())
