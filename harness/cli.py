@@ -69,11 +69,44 @@ def _cmd_run(args: argparse.Namespace) -> int:
         err.print(f"partial results written to {args.report_dir}", markup=False, highlight=False)
         return EXIT_TOPOLOGY
     print_verdict(result, out)
+    if args.junit is not None:
+        from harness.report.junit import run_cases, write_junit
+
+        write_junit(args.junit, f"run {result.scenario}", run_cases(result), result.duration_s)
     results_path, report_path = args.report_dir / "results.json", args.report_dir / "report.html"
     out.print(
         f"wrote {results_path} and {report_path}", markup=False, highlight=False, soft_wrap=True
     )
     return EXIT_PASSED if result.passed else EXIT_VIOLATED
+
+
+def _cmd_certify(args: argparse.Namespace) -> int:
+    from harness.certify import certify, load_readiness, write_certificate
+    from harness.system import HostSettings
+
+    spec = load_readiness(args.spec, profile=args.profile)
+    err = Console(stderr=True, soft_wrap=True)
+    out = Console(soft_wrap=True)
+    err.print(
+        f"serving-chaos: certifying {spec.name} ({spec.profile.name} profile): "
+        f"{', '.join(spec.checks)}",
+        markup=False,
+    )
+    certificate = certify(
+        spec,
+        backend=args.backend,
+        settings=HostSettings.from_environment(compose=args.compose),
+        say=lambda line: err.print(line, markup=False, highlight=False),
+    )
+    verdict = "READY" if certificate.ready else "NOT READY"
+    out.print(f"{spec.name}: {verdict}", markup=False)
+    for check in certificate.checks:
+        shown = check.to_json()["verdict"]
+        out.print(f"  {check.name:<13} {shown:<5} {check.summary}", markup=False, highlight=False)
+    out.print(f"  recommended: {certificate.recommendation()}", markup=False, highlight=False)
+    written = write_certificate(certificate, args.report_dir, args.junit)
+    out.print("wrote " + ", ".join(map(str, written)), markup=False, highlight=False)
+    return EXIT_PASSED if certificate.ready else EXIT_VIOLATED
 
 
 def _cmd_load(args: argparse.Namespace) -> int:
@@ -161,7 +194,29 @@ def build_parser() -> argparse.ArgumentParser:
         "call(url, payload), sync or async, or a reference client (naive, fixed_retries, "
         "resilient, resilient_async, batched, cached); overrides the scenario's client",
     )
+    run.add_argument("--junit", type=Path, default=None, help="also write JUnit XML here")
     run.set_defaults(handler=_cmd_run)
+
+    certify = commands.add_parser(
+        "certify", help="certify readiness for go-live against a goal: one verdict, one report"
+    )
+    certify.add_argument("spec", type=Path, help="readiness spec YAML file")
+    certify.add_argument("--backend", choices=BACKENDS, default="auto", help="as for run")
+    certify.add_argument("--compose", type=Path, default=None, help="as for run")
+    certify.add_argument(
+        "--profile",
+        choices=("fast", "thorough"),
+        default=None,
+        help="how long each check runs (default: the spec's, else fast)",
+    )
+    certify.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path("reports"),
+        help="where certificate.json and certificate.html go",
+    )
+    certify.add_argument("--junit", type=Path, default=None, help="also write JUnit XML here")
+    certify.set_defaults(handler=_cmd_certify)
 
     load = commands.add_parser("load", help="standalone open-loop (or closed-loop) load")
     from harness.loadgen.options import add_arguments as add_load_arguments

@@ -93,8 +93,8 @@ def _import(spec: ClientSpec) -> ClientCallable:
             )
     if not callable(found):
         raise UsageError(
-            f"client callable {spec.callable!r}: {attribute!r} is a "
-            f"{type(found).__name__}, not a function"
+            f"client callable {spec.callable!r}: {attribute!r} is not callable "
+            f"(it is {type(found).__name__})"
         )
     function: ClientCallable = found
     return function

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from harness.loadgen.recorder import Recorder
 from harness.loadgen.shapes import Constant
 from harness.run.clients import ClientRun, drive_client, outcome_of, payloads_for
 from harness.verdict.phases import phase_stats
+from tests.cli import Cli
 
 
 class _Response:
@@ -130,3 +132,22 @@ def test_calls_beyond_max_in_flight_are_dropped_not_delayed() -> None:
     assert run.stats.dropped > 0
     assert run.stats.sent + run.stats.dropped == 20
     assert phase_stats(recorder, 0.5)["overall"].requests == run.stats.sent
+
+
+def test_a_client_that_cannot_be_called_is_refused_before_anything_starts(
+    tmp_path: Path, cli: Cli
+) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("name: x\nload: {rate: 1, duration_s: 1}\n")
+    (tmp_path / "badclient.py").write_text("def call(url):\n    return None\nVALUE = 3\n")
+    for client, says in (
+        ("nowhere.at_all:call", "module 'nowhere.at_all' does not import"),
+        ("badclient:missing", "has no 'missing'"),
+        ("badclient:VALUE", "is not callable (it is int)"),
+        ("badclient:call", "expected call(url, payload)"),
+        ("resilient.call", "expected module:function"),
+    ):
+        result = cli("run", str(scenario), "--client", client)
+        assert result.code == 2, result.err
+        assert says in result.err
+        assert "Traceback" not in result.err
