@@ -85,6 +85,7 @@ class Certifier:
             "p99_ms": _num(goal.p99_ms),
             "error_rate": _num(goal.error_rate),
             "degraded_error_rate": _num(goal.degraded_error_rate),
+            "recovery_s": _num(goal.recovery_s),
             "timeout_s": _num(max(goal.p99_ms / 1000.0 * 10, 5.0)),
             **{
                 key: _num(value) if isinstance(value, float) else value
@@ -255,6 +256,7 @@ class Certifier:
                 "other_errors": others,
                 "max_queue_depth": during.value("max_queue_depth"),
                 "p99_ms": during.value("p99_ms"),
+                "recovery_time_s": _recovery(result),
             }
             budgets += _budgets(result)
             passed = passed and ok
@@ -264,7 +266,8 @@ class Certifier:
             "2x and 4x the target: "
             + "; ".join(
                 f"{name}: {n['429']} shed with 429, {n['5xx']} 5xx, "
-                f"queue peak {n['max_queue_depth'] if n['max_queue_depth'] is not None else '-'}"
+                f"queue peak {n['max_queue_depth'] if n['max_queue_depth'] is not None else '-'}, "
+                f"back in {_seconds(n['recovery_time_s'])}"
                 for name, n in numbers.items()
             ),
             numbers,
@@ -299,6 +302,7 @@ class Certifier:
                 numbers[f"{dependency}:{kind}"] = {
                     "error_rate": during.value("error_rate"),
                     "p99_ms": during.value("p99_ms"),
+                    "recovery_time_s": _recovery(result),
                     "passed": result.passed,
                 }
                 budgets += _budgets(result)
@@ -307,7 +311,8 @@ class Certifier:
             "dependencies",
             passed,
             "; ".join(
-                f"{case}: error rate {n['error_rate']}, p99 {_ms(n['p99_ms'])}"
+                f"{case}: error rate {n['error_rate']}, p99 {_ms(n['p99_ms'])}, "
+                f"back in {_seconds(n['recovery_time_s'])}"
                 for case, n in numbers.items()
             ),
             numbers,
@@ -326,8 +331,7 @@ class Certifier:
                 window_s=1.0,
             )
         )
-        window = next((w for w in result.faults if w.name == "killed"), None)
-        recovery = _recovery_s(result, None if window is None else window.actual_end_s)
+        recovery = _recovery(result)
         killed = result.phases["during:killed"]
         numbers = {
             "recovery_time_s": recovery,
@@ -337,8 +341,7 @@ class Certifier:
         return CheckResult(
             "restart",
             result.passed and recovery is not None,
-            f"killed and restarted: back within the baseline after "
-            f"{'never' if recovery is None else f'{recovery:.1f}s'}, "
+            f"killed and restarted: back within the baseline after {_seconds(recovery)}, "
             f"{killed.errors} calls failed while it was down",
             numbers,
             budgets=_budgets(result),
@@ -375,23 +378,14 @@ def _provisioned(topology: Topology) -> float | None:
     return gauges.get(_PROVISIONED)
 
 
-def _recovery_s(result: RunResult, end_s: float | None) -> float | None:
-    """Seconds from ``end_s`` until every following second is back within the baseline's p99
-    x 1.2 and has no error; None when it never is."""
-    if end_s is None:
-        return None
-    baseline = result.phases.get("baseline")
-    limit = (baseline.value("p99_ms") or 0.0) * 1.2 if baseline is not None else math.inf
-    seconds = [b for b in result.buckets if b.second + 1 > end_s and b.requests]
-    good_from: float | None = None
-    for bucket in seconds:
-        p99 = bucket.percentile_ms(99)
-        bad = bucket.errors > 0 or (p99 is not None and p99 > limit)
-        if bad:
-            good_from = None
-        elif good_from is None:
-            good_from = max(float(bucket.second), end_s)
-    return None if good_from is None else round(good_from - end_s, 2)
+def _recovery(result: RunResult) -> float | None:
+    """What the run's ``recovery_time_s`` budget observed (None: never recovered)."""
+    found = next((r for r in result.budgets if r.budget.metric == "recovery_time_s"), None)
+    return None if found is None else found.observed
+
+
+def _seconds(value: float | None) -> str:
+    return "never" if value is None else f"{value:.1f}s"
 
 
 def _budgets(result: RunResult) -> list[dict[str, Any]]:

@@ -35,6 +35,8 @@ class Goal:
     p50_ms: float | None = None
     # How much a failing dependency may raise the error rate while it fails.
     degraded_error_rate: float = 0.05
+    # How soon after a surge, a dependency's failure or a restart it must be back to baseline.
+    recovery_s: float = 10.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -43,6 +45,7 @@ class Goal:
             "p50_ms": self.p50_ms,
             "error_rate": self.error_rate,
             "degraded_error_rate": self.degraded_error_rate,
+            "recovery_s": self.recovery_s,
         }
 
 
@@ -63,7 +66,7 @@ class Profile:
 
 
 PROFILES: Mapping[str, Profile] = {
-    "fast": Profile("fast", 4, 3, 2, 2, 32, 10, 8, 10),
+    "fast": Profile("fast", 4, 3, 3, 2, 32, 10, 8, 10),
     "thorough": Profile("thorough", 30, 20, 4, 15, 256, 60, 40, 60),
 }
 
@@ -128,7 +131,9 @@ def _goal(reader: Reader, raw: Any) -> Goal:
         raise reader.error("goal", "required: {target_qps, p99_ms, error_rate, p50_ms}")
     doc = reader.mapping(raw, "goal")
     reader.known_keys(
-        doc, "goal", {"target_qps", "p99_ms", "p50_ms", "error_rate", "degraded_error_rate"}
+        doc,
+        "goal",
+        {"target_qps", "p99_ms", "p50_ms", "error_rate", "degraded_error_rate", "recovery_s"},
     )
     error_rate = float(reader.number(doc, "error_rate", "goal", default=0.01, minimum=0))
     degraded = float(reader.number(doc, "degraded_error_rate", "goal", default=0.05, minimum=0))
@@ -144,6 +149,7 @@ def _goal(reader: Reader, raw: Any) -> Goal:
         if p50 is None
         else float(reader.number(doc, "p50_ms", "goal", minimum=0, exclusive=True)),
         degraded_error_rate=degraded,
+        recovery_s=float(reader.number(doc, "recovery_s", "goal", default=10.0, minimum=0)),
     )
 
 

@@ -184,6 +184,13 @@ class Recorder:
             found = self.buckets.get(second)
             return None if found is None else Bucket.decode(found.encode())
 
+    def phase_snapshot(self, phase: str) -> Tally:
+        """A copy of one phase's tally as it stands, safe to read while another thread records."""
+        copy = Tally()
+        with self._lock:
+            copy.merge(self.phases[phase])
+        return copy
+
     def seconds(self) -> list[Bucket]:
         return list(self.each_second())
 

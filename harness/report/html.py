@@ -92,10 +92,13 @@ started {html.escape(str(data["started_at"]))}, {data["duration_s"]} s</p>
 
 
 def _findings(data: dict[str, object]) -> str:
-    """Why a run is invalid, and services that died with no fault to explain it."""
+    """Why a run stopped early or is invalid, and services that died with no fault to explain it."""
     notes = data.get("notes")
     deaths = data.get("deaths")
     items: list[str] = []
+    aborted = data.get("aborted")
+    if isinstance(aborted, dict):
+        items.append(f"aborted at t={aborted['at_s']} s: {aborted['budget']} broke")
     if data.get("valid") is False and isinstance(notes, list):
         items += [f"invalid run: {note}" for note in notes]
     if isinstance(deaths, dict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -12,6 +13,7 @@ from harness.scenario.budgets import format_limit
 from harness.verdict.results import RunResult
 
 __all__ = [
+    "aborted_line",
     "explain_failures",
     "hop_lines",
     "print_verdict",
@@ -28,6 +30,8 @@ def _fmt(value: float | None) -> str:
 
 def verdict_table(result: RunResult) -> Table:
     verdict = "PASS" if result.passed else "FAIL"
+    if result.aborted is not None:
+        verdict += f" (aborted at t={result.aborted['at_s']:.1f}s)"
     title = Text(f"{result.scenario} [{result.backend}]: {verdict}")
     table = Table(title=title, title_justify="left")
     for column in ("budget", "phase", "observed", "limit", "result"):
@@ -48,6 +52,8 @@ def verdict_table(result: RunResult) -> Table:
 def explain_failures(result: RunResult) -> list[str]:
     """Why the verdict is FAIL: expected vs observed per phase, errors by class, where it broke."""
     lines: list[str] = []
+    if result.aborted is not None:
+        lines.append(aborted_line(result.aborted))
     if not result.valid:
         lines.extend(f"invalid run: {note}" for note in result.notes)
     lines.extend(
@@ -66,6 +72,16 @@ def explain_failures(result: RunResult) -> list[str]:
             line += f"; first broken at t={second}s"
         lines.append(line)
     return lines
+
+
+def aborted_line(aborted: dict[str, Any]) -> str:
+    """Why a run stopped early: the abort_on_fail budget that broke, when, and with what."""
+    return (
+        f"aborted at t={aborted['at_s']:.1f}s: {aborted['budget']} [{aborted['phase']}] broke "
+        f"with {_fmt(aborted['observed'])} (abort_on_fail, judged from "
+        f"t={aborted['delay_abort_s']:g}s on); load and faults were stopped and every budget "
+        "judged on what was measured until then"
+    )
 
 
 def render_text(result: RunResult, width: int = 110) -> str:

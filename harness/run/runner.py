@@ -4,11 +4,16 @@ A watchdog looks at every service while the load runs. A harness-owned service (
 that dies ends the run at once as invalid: what was measured so far is kept, and the error
 carries it. A service of the system under test that dies is a finding: the run goes on, and
 the result says which service died and when.
+
+Budgets with ``abort_on_fail`` are judged once a second on what was measured so far; the first
+that breaks ends the run the same way (load stopped, faults reverted), and the run fails as
+aborted, every budget judged on what it measured until then.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,14 +40,17 @@ from harness.run.hops import (
 )
 from harness.run.load import run_open_loop
 from harness.run.phases import PhaseClock
+from harness.run.resources import ResourceSampler
 from harness.run.sampler import sample_metrics
-from harness.scenario import Scenario
+from harness.scenario import Budget, Scenario
+from harness.scenario.budgets import DROPPED
 from harness.scenario.clients import resolve_client
 from harness.system import HostSettings, Topology, backend_for, bring_up, open_backend
 from harness.system.spec import ENDPOINT
 from harness.system.topology import describe_death
+from harness.verdict.budgets import BudgetResult
 from harness.verdict.clients import client_measures, parse_ledger
-from harness.verdict.phases import phase_stats
+from harness.verdict.phases import PhaseStats, phase_stats
 from harness.verdict.results import RunResult, judge
 
 __all__ = ["ProgressCallback", "run_on", "run_scenario"]
@@ -58,6 +66,32 @@ class _Watch:
     lost: str | None = None
     lost_text: str = ""
     deaths: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Abort:
+    """The budgets that may end the run early, and the one that did, once one has: set by the
+    abort loop while the run goes on."""
+
+    budgets: tuple[Budget, ...]
+    broken: BudgetResult | None = None
+    at_s: float = 0.0
+    # Drops counted from the timeline mid-run: the generator's own count is lost when the load
+    # is cancelled.
+    dropped: int | None = None
+
+    def to_json(self) -> dict[str, Any] | None:
+        if self.broken is None:
+            return None
+        budget = self.broken.budget
+        return {
+            "budget": budget.label,
+            "expression": budget.expression,
+            "phase": budget.phase,
+            "observed": self.broken.observed,
+            "at_s": round(self.at_s, 3),
+            "delay_abort_s": budget.delay_abort_s,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +146,104 @@ async def _watchdog(
             continue
 
 
+def _spans(clock: PhaseClock, faults: int, run_s: float) -> dict[str, tuple[float, float]]:
+    """Where each phase lies in ``run_s`` seconds, without a recovery that has not begun (a
+    fault still on or never applied), which the recorder gives no request either."""
+    spans = clock.spans(run_s)
+    if faults and len(clock.ends) < faults:
+        spans.pop("recovery", None)
+    return spans
+
+
+class _DroppedSoFar:
+    """The generator's drops as the timeline tells them mid-run: requests offered in a second
+    old enough that every one sent has completed or timed out, that never completed."""
+
+    def __init__(self, recorder: Recorder, settle_s: float) -> None:
+        self._recorder = recorder
+        self._settle_s = settle_s
+        self._next = 0
+        self.count = 0
+
+    def until(self, t: float) -> int:
+        while self._next + 1 + self._settle_s <= t:
+            bucket = self._recorder.snapshot(self._next)
+            if bucket is not None:
+                self.count += max(bucket.offered - bucket.requests, 0)
+            self._next += 1
+        return self.count
+
+
+def _judge_so_far(
+    budgets: tuple[Budget, ...],
+    recorder: Recorder,
+    spans: dict[str, tuple[float, float]],
+    resources: ResourceSampler,
+    dropped: int | None,
+) -> list[BudgetResult]:
+    phases = {
+        name: PhaseStats(name, recorder.phase_snapshot(name), *spans[name])
+        for name in {budget.phase for budget in budgets}
+        if name in spans and name in recorder.phases
+    }
+    return judge(budgets, phases, resources=resources.report(spans), dropped=dropped)
+
+
+async def _abort_loop(
+    abort: _Abort,
+    scenario: Scenario,
+    recorder: Recorder,
+    clock: PhaseClock,
+    resources: ResourceSampler,
+    t0: float,
+    stop: asyncio.Event,
+) -> None:
+    """Once a second, each abort_on_fail budget past its delay_abort_s judged on what was
+    measured so far; returns when one breaks (a phase with nothing measured yet breaks none),
+    else waits for the run to end."""
+    if not abort.budgets:
+        await stop.wait()
+        return
+    dropped = _DroppedSoFar(recorder, settle_s=scenario.load.timeout_s + 1.0)
+    counts_drops = any(budget.metric == DROPPED for budget in abort.budgets)
+    second = 1
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=max(t0 + second - time.monotonic(), 0))
+        if stop.is_set():
+            return
+        t = time.monotonic() - t0
+        second = int(t) + 1
+        due = tuple(budget for budget in abort.budgets if t >= budget.delay_abort_s)
+        if not due:
+            continue
+        if counts_drops:
+            abort.dropped = dropped.until(t)
+        spans = _spans(clock, len(scenario.faults), t)
+        for result in _judge_so_far(due, recorder, spans, resources, abort.dropped):
+            if result.observed is not None and not result.passed:
+                abort.broken, abort.at_s = result, t
+                return
+
+
+def _windows_so_far(scenario: Scenario, clock: PhaseClock) -> list[FaultWindow]:
+    """The faults' windows as the phase clock saw them: for a run ended before the fault
+    driver could report them (its cancellation still reverts every fault)."""
+    return [
+        FaultWindow(
+            name=scheduled.name,
+            target=scheduled.fault.target,
+            description=scheduled.fault.describe(),
+            planned_start_s=scheduled.start_s,
+            planned_end_s=scheduled.end_s,
+            actual_start_s=clock.starts[scheduled.name],
+            actual_end_s=clock.ends.get(scheduled.name),
+        )
+        for scheduled in scenario.faults
+        if scheduled.name in clock.starts
+    ]
+
+
 async def _drive(
     scenario: Scenario,
     shape: Shape,
@@ -120,6 +252,8 @@ async def _drive(
     clock: PhaseClock,
     watch: _Watch,
     progress: ProgressCallback | None,
+    resources: ResourceSampler,
+    abort: _Abort,
 ) -> _Drive:
     t0 = time.monotonic() + 0.05
     stop = asyncio.Event()
@@ -127,9 +261,13 @@ async def _drive(
     if topology.metrics_url is not None:
         sampler = sample_metrics(topology.metrics_url, recorder, t0=t0, stop=stop)
         background.append(asyncio.create_task(sampler))
+    background.append(asyncio.create_task(resources.run(t0=t0, stop=stop)))
     if progress is not None:
         background.append(asyncio.create_task(_progress_loop(recorder, t0, progress, stop)))
     watchdog = asyncio.create_task(_watchdog(topology, scenario, watch, t0, stop))
+    aborter = asyncio.create_task(
+        _abort_loop(abort, scenario, recorder, clock, resources, t0, stop)
+    )
     faults = asyncio.create_task(drive_faults(scenario.faults, topology, t0=t0, observer=clock))
     client_run: ClientRun | None = None
     if scenario.client is None:
@@ -141,8 +279,11 @@ async def _drive(
     stats: GeneratorStats | None = None
     windows: list[FaultWindow] = []
     try:
-        await asyncio.wait({load, watchdog}, return_when=asyncio.FIRST_COMPLETED)
-        if watch.lost is None:
+        done, _ = await asyncio.wait({load, watchdog, aborter}, return_when=asyncio.FIRST_COMPLETED)
+        if aborter in done:
+            # A fault in judging shows here, rather than as an abort that silently never comes.
+            aborter.result()
+        if watch.lost is None and abort.broken is None:
             finished = await load
             if isinstance(finished, ClientRun):
                 client_run, stats = finished, finished.stats
@@ -151,9 +292,11 @@ async def _drive(
             windows = await faults
     finally:
         stop.set()
-        for task in (load, faults, watchdog):
+        for task in (load, faults, watchdog, aborter):
             task.cancel()
-        await asyncio.gather(load, faults, watchdog, *background, return_exceptions=True)
+        await asyncio.gather(load, faults, watchdog, aborter, *background, return_exceptions=True)
+    if abort.broken is not None:
+        windows = _windows_so_far(scenario, clock)
     return _Drive(stats, windows, time.monotonic() - t0, client_run)
 
 
@@ -258,12 +401,22 @@ def run_on(
     watch = _Watch()
     started = datetime.now(UTC).isoformat(timespec="seconds")
     shape = scenario.load_shape()
-    drive = asyncio.run(_drive(scenario, shape, topology, recorder, clock, watch, progress))
-    run_s = scenario.load.duration_s if watch.lost is None else drive.elapsed_s
+    resources = ResourceSampler(topology.containers.get(ENDPOINT), ENDPOINT)
+    abort = _Abort(tuple(budget for budget in scenario.budgets if budget.abort_on_fail))
+    drive = asyncio.run(
+        _drive(scenario, shape, topology, recorder, clock, watch, progress, resources, abort)
+    )
+    run_s = scenario.load.duration_s
+    if watch.lost is not None:
+        run_s = drive.elapsed_s
+    elif abort.broken is not None:
+        run_s = abort.at_s
     phases = phase_stats(recorder, run_s)
     hops = _hop_reports(topology, before, phases["overall"].requests)
     client = None if scenario.client is None else _client_report(scenario, topology, drive, hops)
     notes = _notes(scenario, drive.stats, watch)
+    buckets = Seconds(recorder.buckets)
+    usage = resources.report(_spans(clock, len(scenario.faults), run_s))
     result = RunResult(
         scenario=scenario.name,
         backend=topology.backend,
@@ -272,9 +425,13 @@ def run_on(
             phases,
             hops.dependencies,
             None if client is None else client["measures"],
+            buckets=buckets,
+            faults=drive.windows,
+            resources=usage,
+            dropped=abort.dropped if drive.stats is None else drive.stats.dropped,
         ),
         phases=phases,
-        buckets=Seconds(recorder.buckets),
+        buckets=buckets,
         faults=drive.windows,
         generator={} if drive.stats is None else drive.stats.to_json(),
         load_shape=f"open-loop {shape.label}",
@@ -286,6 +443,8 @@ def run_on(
         dependencies=hops.dependencies,
         endpoint_hop=hops.endpoint,
         client=client,
+        resources=usage,
+        aborted=abort.to_json(),
     )
     if watch.lost is not None:
         raise HarnessServiceLost(

@@ -9,8 +9,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 __all__ = [
+    "DEFAULT_TOLERANCE",
+    "DROPPED",
     "OPERATORS",
     "PLAIN_METRICS",
+    "RECOVERY_TIME",
+    "RESOURCE_METRICS",
     "RUN_METRICS",
     "Budget",
     "canonical_metric",
@@ -18,6 +22,7 @@ __all__ = [
     "dependency_of",
     "format_limit",
     "is_run_metric",
+    "judged_mid_run",
     "percentile_of",
 ]
 
@@ -37,8 +42,19 @@ PLAIN_METRICS = frozenset(
         "max_ms",
         "max_queue_depth",
         "timeouts",
+        "availability",
     }
 )
+# Seconds from a fault window's end until the timeline is back within the baseline.
+RECOVERY_TIME = "recovery_time_s"
+# Requests the generator scheduled but never sent, over the whole run.
+DROPPED = "dropped"
+# CPU and memory of the system under test's endpoint service: worst sample, and mean, per phase.
+RESOURCE_METRICS = frozenset({"cpu_pct", "cpu_pct_mean", "memory_pct", "memory_pct_mean"})
+DEFAULT_TOLERANCE = 0.2
+# Measured by the harness about the system, not per request: no client.<metric> form.
+_SYSTEM_METRICS = RESOURCE_METRICS | {RECOVERY_TIME, DROPPED}
+_OWN_METRICS = PLAIN_METRICS | _SYSTEM_METRICS
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)_ms$")
 _K6_PERCENTILE = re.compile(r"^p\((\d{1,2}(?:\.\d+)?)\)$")
 # Over the whole run of a client under test: what the endpoint saw, and what the client did.
@@ -80,16 +96,21 @@ def canonical_metric(name: str) -> str:
     """``p(99)`` (as k6 writes it) and ``p99_ms`` name the same metric."""
     if name.startswith("client."):
         # What the client's users saw: the run's own measurements, named for the two views.
-        return "client." + canonical_metric(name.removeprefix("client."))
+        seen = name.removeprefix("client.")
+        if seen in _SYSTEM_METRICS:
+            raise ValueError(
+                f"expected {seen} without client. (it is about the system) but got {name!r}"
+            )
+        return "client." + canonical_metric(seen)
     if name in RUN_METRICS or _ENDPOINT_STATUS.match(name):
         return name
     k6 = _K6_PERCENTILE.match(name)
     if k6:
         return f"p{k6.group(1)}_ms"
-    if name in PLAIN_METRICS or _PERCENTILE.match(name) or _DEPENDENCY.match(name):
+    if name in _OWN_METRICS or _PERCENTILE.match(name) or _DEPENDENCY.match(name):
         return name
     raise ValueError(
-        f"expected a metric among {sorted(PLAIN_METRICS)}, pNN_ms / p(NN), or "
+        f"expected a metric among {sorted(_OWN_METRICS)}, pNN_ms / p(NN), or "
         f"dep.NAME.calls / dep.NAME.calls_per_request / dep.NAME.status_NNN, client.<metric>, "
         f"endpoint.requests / endpoint.error_rate / endpoint.status_NNN, or one of "
         f"{sorted(RUN_METRICS - {'endpoint.requests', 'endpoint.error_rate'})} but got {name!r}"
@@ -107,6 +128,15 @@ def dependency_of(metric: str) -> str | None:
     return match.group(1) if match else None
 
 
+def judged_mid_run(metric: str) -> bool:
+    """Whether ``metric`` can be judged on what a run measured so far (so may abort it): not a
+    dependency's counts, a recovery time, or a client's run-wide measures, which are only known
+    once the run is over."""
+    return not (
+        metric == RECOVERY_TIME or dependency_of(metric) is not None or is_run_metric(metric)
+    )
+
+
 def percentile_of(metric: str) -> float | None:
     match = _PERCENTILE.match(metric)
     return float(match.group(1)) if match else None
@@ -114,16 +144,34 @@ def percentile_of(metric: str) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class Budget:
-    """``metric op limit`` that must hold over ``phase``."""
+    """``metric op limit`` that must hold over ``phase``.
+
+    ``tolerance`` is how far above the baseline's p99 a second may be and still count as
+    recovered (``recovery_time_s`` only). With ``abort_on_fail`` the budget is also judged once a
+    second while the run goes on, from ``delay_abort_s`` on, and the run stops the first time
+    what was measured so far breaks it (as k6's thresholds do).
+    """
 
     metric: str
     op: str
     limit: float
     phase: str = "overall"
     name: str = ""
+    tolerance: float = DEFAULT_TOLERANCE
+    abort_on_fail: bool = False
+    delay_abort_s: float = 0.0
 
     @classmethod
-    def parse(cls, expression: str, *, phase: str = "overall", name: str = "") -> Budget:
+    def parse(
+        cls,
+        expression: str,
+        *,
+        phase: str = "overall",
+        name: str = "",
+        tolerance: float = DEFAULT_TOLERANCE,
+        abort_on_fail: bool = False,
+        delay_abort_s: float = 0.0,
+    ) -> Budget:
         match = _EXPRESSION.match(expression)
         if match is None:
             raise ValueError(
@@ -131,7 +179,20 @@ class Budget:
             )
         metric, op, limit = match.groups()
         check_phase(phase)
-        return cls(canonical_metric(metric), op, float(limit), phase, name)
+        if tolerance < 0:
+            raise ValueError(f"expected tolerance >= 0 but got tolerance={tolerance!r}")
+        if delay_abort_s < 0:
+            raise ValueError(f"expected delay_abort_s >= 0 but got delay_abort_s={delay_abort_s!r}")
+        return cls(
+            canonical_metric(metric),
+            op,
+            float(limit),
+            phase,
+            name,
+            float(tolerance),
+            abort_on_fail,
+            float(delay_abort_s),
+        )
 
     @property
     def expression(self) -> str:

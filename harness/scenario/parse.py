@@ -30,7 +30,15 @@ from harness.errors import ScenarioError, UsageError
 from harness.loadgen.engine import ENGINES
 from harness.loadgen.shapes import Constant, Poisson, Ramp, Shape, Sine, Step
 from harness.loadgen.trace import read_trace
-from harness.scenario.budgets import Budget, check_phase, dependency_of
+from harness.scenario.budgets import (
+    DEFAULT_TOLERANCE,
+    DROPPED,
+    RECOVERY_TIME,
+    Budget,
+    check_phase,
+    dependency_of,
+    judged_mid_run,
+)
 from harness.scenario.clients import ClientSpec, resolve_client
 from harness.scenario.dependencies import read_dependencies
 from harness.scenario.reader import Reader
@@ -554,7 +562,7 @@ def _budgets(
         if isinstance(item, str):
             item = {"expect": item}
         doc = reader.mapping(item, path)
-        reader.known_keys(doc, path, {"expect", "phase", "name"})
+        reader.known_keys(doc, path, set(_BUDGET_KEYS))
         phase = str(doc.get("phase", "overall"))
         try:
             check_phase(phase)
@@ -562,7 +570,16 @@ def _budgets(
             raise reader.error(f"{path}.phase", str(exc)) from exc
         try:
             budget = Budget.parse(
-                reader.text(doc, "expect", path), phase=phase, name=str(doc.get("name", ""))
+                reader.text(doc, "expect", path),
+                phase=phase,
+                name=str(doc.get("name", "")),
+                tolerance=float(
+                    reader.number(doc, "tolerance", path, default=DEFAULT_TOLERANCE, minimum=0)
+                ),
+                abort_on_fail=_flag(reader, doc, "abort_on_fail", path),
+                delay_abort_s=float(
+                    reader.number(doc, "delay_abort_s", path, default=0.0, minimum=0)
+                ),
             )
         except ValueError as exc:
             raise reader.error(f"{path}.expect", str(exc)) from exc
@@ -585,8 +602,61 @@ def _budgets(
                 )
         if budget.phase in {"baseline", "recovery"} and not faults:
             raise reader.error(f"{path}.phase", f"phase {budget.phase} needs at least one fault")
+        _check_budget_kind(reader, doc, path, budget, faults)
         budgets.append(budget)
     return tuple(budgets)
+
+
+_BUDGET_KEYS = ("expect", "phase", "name", "tolerance", "abort_on_fail", "delay_abort_s")
+
+
+def _flag(reader: Reader, doc: Mapping[str, Any], key: str, path: str) -> bool:
+    found = doc.get(key, False)
+    if not isinstance(found, bool):
+        raise reader.error(f"{path}.{key}", f"expected true or false but got {key}={found!r}")
+    return found
+
+
+def _check_budget_kind(
+    reader: Reader,
+    doc: Mapping[str, Any],
+    path: str,
+    budget: Budget,
+    faults: tuple[ScheduledFault, ...],
+) -> None:
+    """What the newer keys and metrics ask of a scenario: a recovery needs a fault that ends,
+    a run-wide count is judged overall, and only what is measured as the run goes can end it."""
+    metric = budget.metric
+    if metric == RECOVERY_TIME:
+        if not faults:
+            raise reader.error(
+                f"{path}.expect",
+                "recovery_time_s is measured from a fault window's end; this scenario has no "
+                "faults",
+            )
+        if budget.phase == "baseline":
+            raise reader.error(
+                f"{path}.phase",
+                "expected phase during:<fault>, recovery or overall for recovery_time_s "
+                "but got phase='baseline'",
+            )
+    elif "tolerance" in doc:
+        raise reader.error(
+            f"{path}.tolerance", f"tolerance applies to recovery_time_s only, not to {metric}"
+        )
+    if metric == DROPPED and budget.phase != "overall":
+        raise reader.error(
+            f"{path}.phase", "dropped is counted over the whole run: expected phase overall"
+        )
+    if "delay_abort_s" in doc and not budget.abort_on_fail:
+        raise reader.error(f"{path}.delay_abort_s", "delay_abort_s needs abort_on_fail: true")
+    if budget.abort_on_fail and not judged_mid_run(metric):
+        raise reader.error(
+            f"{path}.abort_on_fail",
+            f"{metric} is only known once the run is over, so it cannot abort one; "
+            "abort_on_fail takes per-request metrics, error_rate, availability, dropped, "
+            "cpu_pct* and memory_pct*",
+        )
 
 
 def _check_windows_fit(reader: Reader, scenario: Scenario) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from harness.scenario.budgets import Budget
+from harness.scenario.budgets import RECOVERY_TIME, Budget
 
 __all__ = ["BudgetResult", "Measured", "evaluate"]
 
@@ -18,14 +18,22 @@ class BudgetResult:
     note: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.budget.label,
-            "phase": self.budget.phase,
-            "expression": self.budget.expression,
+        budget = self.budget
+        found: dict[str, Any] = {
+            "name": budget.label,
+            "phase": budget.phase,
+            "expression": budget.expression,
             "observed": self.observed,
             "passed": self.passed,
             "note": self.note,
         }
+        # The optional keys only where they say something.
+        if budget.metric == RECOVERY_TIME:
+            found["tolerance"] = budget.tolerance
+        if budget.abort_on_fail:
+            found["abort_on_fail"] = True
+            found["delay_abort_s"] = budget.delay_abort_s
+        return found
 
 
 class Measured(Protocol):

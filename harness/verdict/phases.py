@@ -1,5 +1,5 @@
-"""What each phase of a run measured, in the terms budgets read: requests, errors, percentiles,
-throughput, queue depth."""
+"""What each phase of a run measured, in the terms budgets read: requests, errors, availability,
+percentiles, throughput, queue depth."""
 
 from __future__ import annotations
 
@@ -48,6 +48,8 @@ class PhaseStats:
             "requests": requests,
             "errors": self.tally.errors,
             "error_rate": round(self.tally.errors / requests, 6) if requests else None,
+            # The share of requests that succeeded: 1 - error_rate.
+            "availability": round(1 - self.tally.errors / requests, 6) if requests else None,
             "throughput_rps": round(requests / self.seconds, 2) if self.seconds > 0 else None,
             "max_ms": self.tally.max_ms(),
             "max_queue_depth": self.tally.queue_depth,

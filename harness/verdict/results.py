@@ -9,9 +9,17 @@ from typing import Any
 from faults import FaultWindow
 from harness.loadgen.histograms import Bucket
 from harness.loadgen.recorder import timeline_row
-from harness.scenario.budgets import Budget, dependency_of, is_run_metric
+from harness.scenario.budgets import (
+    DROPPED,
+    RECOVERY_TIME,
+    RESOURCE_METRICS,
+    Budget,
+    dependency_of,
+    is_run_metric,
+)
 from harness.verdict.budgets import BudgetResult, evaluate
 from harness.verdict.phases import PhaseStats
+from harness.verdict.recovery import judge_recovery
 
 __all__ = ["DependencyCounts", "RunMeasures", "RunResult", "judge"]
 
@@ -21,14 +29,30 @@ def judge(
     phases: dict[str, PhaseStats],
     dependencies: Mapping[str, Mapping[str, Any]] | None = None,
     measures: Mapping[str, float | None] | None = None,
+    *,
+    buckets: Sequence[Bucket] = (),
+    faults: Sequence[FaultWindow] = (),
+    resources: Mapping[str, Any] | None = None,
+    dropped: int | None = None,
 ) -> list[BudgetResult]:
     """Each budget against its phase; ``dep.NAME.*`` against what NAME counted; a client's
-    run-wide measures (``retry_amplification``, ``endpoint.*``, ...) against ``measures``."""
+    run-wide measures (``retry_amplification``, ``endpoint.*``, ...) against ``measures``;
+    ``recovery_time_s`` against the timeline (``buckets``) after the fault ``faults`` say
+    ended; ``cpu_pct``... against the ``resources`` report; ``dropped`` against the generator's
+    count."""
     results = []
     requests = phases["overall"].requests if "overall" in phases else 0
     for budget in budgets:
         about = dependency_of(budget.metric)
-        if is_run_metric(budget.metric):
+        if budget.metric == RECOVERY_TIME:
+            run_s = phases["overall"].end_s if "overall" in phases else 0.0
+            baseline = phases.get("baseline")
+            results.append(judge_recovery(budget, buckets, baseline, faults, run_s))
+        elif budget.metric in RESOURCE_METRICS:
+            results.append(_judge_resources(budget, resources))
+        elif budget.metric == DROPPED:
+            results.append(_judge_dropped(budget, dropped))
+        elif is_run_metric(budget.metric):
             results.append(evaluate(budget, RunMeasures(measures or {}, requests)))
         elif about is None:
             results.append(evaluate(budget, phases.get(budget.phase)))
@@ -36,6 +60,34 @@ def judge(
             seen = (dependencies or {}).get(about)
             results.append(evaluate(budget, DependencyCounts(seen, requests)))
     return results
+
+
+def _judge_resources(budget: Budget, report: Mapping[str, Any] | None) -> BudgetResult:
+    """Against a report in the shape ResourceSampler.report gives (see harness/run/resources)."""
+    if report is None or not report.get("measured"):
+        why = "no sampler ran" if report is None else report.get("reason", "")
+        return BudgetResult(budget, None, False, f"{budget.metric} was not measured: {why}")
+    phase = report.get("phases", {}).get(budget.phase) or {}
+    observed = phase.get(budget.metric)
+    if observed is None:
+        return BudgetResult(
+            budget, None, False, f"no resource sample fell inside phase {budget.phase}"
+        )
+    basis = report["cpu_basis"] if budget.metric.startswith("cpu") else report["memory_basis"]
+    # The note stands for the observed value where a failure is explained: it carries both.
+    return BudgetResult(budget, observed, budget.holds(observed), f"{observed:g}% of {basis}")
+
+
+def _judge_dropped(budget: Budget, dropped: int | None) -> BudgetResult:
+    if dropped is None:
+        return BudgetResult(
+            budget,
+            None,
+            False,
+            "dropped was not measured: the generator counts drops when its load ends, and "
+            "this run's load was cut short",
+        )
+    return BudgetResult(budget, float(dropped), budget.holds(float(dropped)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +144,15 @@ class RunResult:
     endpoint_hop: dict[str, Any] | None = None
     # The client under test: its callable, calls, failures by class and run-wide measures.
     client: dict[str, Any] | None = None
+    # The endpoint service's CPU and memory: what they are a percent of, and per phase.
+    resources: dict[str, Any] | None = None
+    # A budget with abort_on_fail that broke mid-run: {"budget", "phase", "observed", "at_s"}.
+    aborted: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
-        return self.valid and all(result.passed for result in self.budgets)
+        # An aborted run fails even if the judging of what it measured passed every budget.
+        return self.valid and self.aborted is None and all(result.passed for result in self.budgets)
 
     @property
     def failed_budgets(self) -> list[BudgetResult]:
@@ -104,7 +161,9 @@ class RunResult:
     def first_bad_second(self, result: BudgetResult) -> int | None:
         """The first second whose own measurement breaks a per-request budget: where it broke."""
         budget = result.budget
-        if budget.metric not in {"error_rate"} and not budget.metric.endswith("_ms"):
+        if budget.metric not in {"error_rate", "availability"} and not budget.metric.endswith(
+            "_ms"
+        ):
             return None
         phase = self.phases.get(budget.phase)
         if phase is None:
@@ -139,6 +198,8 @@ class RunResult:
             "dependencies": self.dependencies,
             "endpoint_hop": self.endpoint_hop,
             "client": self.client,
+            "resources": self.resources,
+            "aborted": self.aborted,
             "budgets": [result.to_json() for result in self.budgets],
             "summary": overall.summary(),
             "phases": {name: stats.summary() for name, stats in self.phases.items()},
