@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.certify import CHECKS, load_readiness
 from harness.certify.checks import template_text
@@ -69,3 +70,11 @@ def test_certify_refuses_a_bad_spec_with_exit_2(tmp_path: Path, cli: Cli) -> Non
     assert result.code == 2
     assert f"{path}:2: goal.target_qps" in result.err
     assert "Traceback" not in result.err
+
+
+def test_the_readme_shows_the_shipped_spec_whole() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Certify readiness") : readme.index("## Shipped scenarios")]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    shipped = yaml.safe_load(SHIPPED.read_text())
+    assert yaml.safe_load(block) == shipped
