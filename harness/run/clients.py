@@ -124,7 +124,7 @@ async def drive_client(
                 task = asyncio.ensure_future(_call_async(function, url, payload))
                 task.add_done_callback(call.finish_task)
             expired = (None, "timeout", f"no answer within {timeout_s:g}s")
-            loop.call_at(
+            call.timer = loop.call_at(
                 loop.time() + max(t0 + offset + timeout_s - time.monotonic(), 0.0),
                 partial(call.finish, expired),
             )
@@ -172,10 +172,14 @@ class _Call:
     sent: float
     t0: float
     done: asyncio.Future[None]
+    timer: asyncio.TimerHandle | None = None
 
     def finish(self, result: Outcome) -> None:
         if self.done.done():
             return
+        if self.timer is not None:
+            # Cancelled at once, so a finished call is not kept until its timeout.
+            self.timer.cancel()
         status, failure, message = result
         if status is None and failure is not None:
             self.run.note(failure, message)
