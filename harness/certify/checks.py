@@ -9,6 +9,7 @@ import json
 import math
 import string
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -346,6 +347,90 @@ class Certifier:
             numbers,
             budgets=_budgets(result),
         )
+
+    def run_cold_start(self) -> CheckResult:
+        """After enough idle time to scale to zero, the time one call takes to be answered."""
+        idle = self._idle_s()
+        if idle is None:
+            return CheckResult(
+                "cold_start",
+                None,
+                "the target does not scale to zero (reference endpoint: min_concurrency > 0; "
+                "a target of your own: give cold_start.idle_s in the spec)",
+            )
+        self.say(f"  idle for up to {idle:g}s, until it scales to zero")
+        waited, reached = _wait_for_zero(self.topology, idle)
+        seconds, status = _first_answer(self.topology, self.spec.goal)
+        limit = self.spec.goal.cold_start_s
+        answered = status is not None and status < 400
+        # A target that says it scaled to zero and did not is not certified on this check.
+        passed = answered and reached is not False and (limit is None or seconds <= limit)
+        numbers = {
+            "idle_s": round(waited, 2),
+            "scaled_to_zero": reached,
+            "first_answer_s": round(seconds, 3),
+            "status": status,
+            "limit_s": limit,
+        }
+        told = "" if limit is None else f" (goal {limit:g}s)"
+        return CheckResult(
+            "cold_start",
+            passed,
+            f"after {waited:.1f}s idle"
+            f"{' (still not at zero units)' if reached is False else ''} the first call took "
+            f"{seconds:.2f}s"
+            f"{told}, answered {status if status is not None else 'nothing'}",
+            numbers,
+        )
+
+    def _idle_s(self) -> float | None:
+        if self.spec.idle_s is not None:
+            return self.spec.idle_s
+        scenario = self.spec.scenario
+        if scenario is None or scenario.target is not None:
+            return None
+        endpoint = scenario.endpoint
+        if endpoint.lowest_concurrency != 0:
+            return None
+        # Idle long enough to be scaled in: a stable window for the autoscaler to see it, and
+        # a reaction delay for each of its two steps down (to one unit, then to none).
+        return (
+            endpoint.scale_to_zero_idle_s
+            + endpoint.scale_stable_window_s
+            + 2 * endpoint.scale_reaction_delay_s
+            + 2.0
+        )
+
+
+def _wait_for_zero(topology: Topology, idle_s: float) -> tuple[float, bool | None]:
+    """Wait until the endpoint reports no provisioned concurrency, at most ``idle_s``: the
+    seconds waited, and whether it got there (None where it does not say)."""
+    started = time.monotonic()
+    deadline = started + idle_s
+    seen = _provisioned(topology)
+    while seen != 0 and time.monotonic() < deadline:
+        time.sleep(min(0.5, max(deadline - time.monotonic(), 0.0)))
+        seen = _provisioned(topology)
+    return time.monotonic() - started, None if seen is None else seen == 0
+
+
+def _first_answer(topology: Topology, goal: Any) -> tuple[float, int | None]:
+    body = json.dumps({"dataframe_records": [{"entity_id": "user-0", "amount": 1.0}]}).encode()
+    request = urllib.request.Request(
+        topology.invocations_url, data=body, headers={"Content-Type": "application/json"}
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    started = time.monotonic()
+    timeout = max(goal.p99_ms / 1000.0 * 10, 60.0)
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            response.read()
+            status: int | None = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except OSError:
+        status = None
+    return time.monotonic() - started, status
 
 
 async def _closed_loop(

@@ -40,6 +40,7 @@ def certify(
             "surge": certifier.run_surge,
             "dependencies": certifier.run_dependencies,
             "restart": certifier.run_restart,
+            "cold_start": certifier.run_cold_start,
         }
         # The baseline is every other check's reference: it runs first even when not asked.
         names = spec.checks if "baseline" in spec.checks else ("baseline", *spec.checks)

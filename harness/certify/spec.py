@@ -18,10 +18,18 @@ from harness.scenario.reader import Reader
 
 __all__ = ["CHECKS", "PROFILES", "Goal", "Profile", "ReadinessSpec", "load_readiness"]
 
-CHECKS = ("baseline", "capacity", "concurrency", "surge", "dependencies", "restart")
+CHECKS = (
+    "baseline",
+    "capacity",
+    "concurrency",
+    "surge",
+    "dependencies",
+    "restart",
+    "cold_start",
+)
 # The keys of a spec that describe the system, read as a scenario reads them.
 _SYSTEM_KEYS = ("endpoint", "target", "dependencies")
-_OWN_KEYS = ("name", "description", "goal", "checks", "profile")
+_OWN_KEYS = ("name", "description", "goal", "checks", "profile", "cold_start")
 _TOP_KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*:")
 
 
@@ -37,6 +45,8 @@ class Goal:
     degraded_error_rate: float = 0.05
     # How soon after a surge, a dependency's failure or a restart it must be back to baseline.
     recovery_s: float = 10.0
+    # How long the first call after a scale to zero may take; None: measured, not judged.
+    cold_start_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +56,7 @@ class Goal:
             "error_rate": self.error_rate,
             "degraded_error_rate": self.degraded_error_rate,
             "recovery_s": self.recovery_s,
+            "cold_start_s": self.cold_start_s,
         }
 
 
@@ -83,6 +94,9 @@ class ReadinessSpec:
     scenario: Scenario | None = None
     source: str = "<spec>"
     sha256: str = ""
+    # Seconds without traffic after which a target of the user's scales to zero (None: it
+    # does not say; the reference endpoint's own settings say it for it).
+    idle_s: float | None = None
 
     @property
     def dependency_names(self) -> tuple[str, ...]:
@@ -114,6 +128,11 @@ def load_readiness(path: str | Path, *, profile: str | None = None) -> Readiness
     )
     if "dependencies" in checks and not scenario.system.dependency_names:
         raise reader.error("checks", "the dependencies check needs at least one dependency")
+    idle_s = None
+    if doc.get("cold_start") is not None:
+        cold = reader.mapping(doc["cold_start"], "cold_start")
+        reader.known_keys(cold, "cold_start", {"idle_s"})
+        idle_s = float(reader.number(cold, "idle_s", "cold_start", minimum=0))
     return ReadinessSpec(
         name=reader.text(doc, "name", ""),
         goal=goal,
@@ -123,6 +142,7 @@ def load_readiness(path: str | Path, *, profile: str | None = None) -> Readiness
         scenario=scenario,
         source=str(file),
         sha256=hashlib.sha256(data).hexdigest(),
+        idle_s=idle_s,
     )
 
 
@@ -133,7 +153,15 @@ def _goal(reader: Reader, raw: Any) -> Goal:
     reader.known_keys(
         doc,
         "goal",
-        {"target_qps", "p99_ms", "p50_ms", "error_rate", "degraded_error_rate", "recovery_s"},
+        {
+            "target_qps",
+            "p99_ms",
+            "p50_ms",
+            "error_rate",
+            "degraded_error_rate",
+            "recovery_s",
+            "cold_start_s",
+        },
     )
     error_rate = float(reader.number(doc, "error_rate", "goal", default=0.01, minimum=0))
     degraded = float(reader.number(doc, "degraded_error_rate", "goal", default=0.05, minimum=0))
@@ -150,6 +178,9 @@ def _goal(reader: Reader, raw: Any) -> Goal:
         else float(reader.number(doc, "p50_ms", "goal", minimum=0, exclusive=True)),
         degraded_error_rate=degraded,
         recovery_s=float(reader.number(doc, "recovery_s", "goal", default=10.0, minimum=0)),
+        cold_start_s=None
+        if doc.get("cold_start_s") is None
+        else float(reader.number(doc, "cold_start_s", "goal", minimum=0, exclusive=True)),
     )
 
 

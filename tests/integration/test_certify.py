@@ -57,7 +57,10 @@ def test_the_reference_endpoint_certifies_with_the_numbers_its_settings_imply(
         "surge",
         "dependencies",
         "restart",
+        "cold_start",
     ]
+    # Its units never go: nothing to start cold.
+    assert checks["cold_start"].passed is None
     capacity = checks["capacity"].numbers["capacity_rps"]
     # 4 units each busy for one call's service time (40 ms plus the model and the feature
     # lookup, as the baseline measured it) carry 4 / service time calls a second.
@@ -109,3 +112,22 @@ def test_an_under_provisioned_endpoint_is_not_ready_and_says_why(
     assert check["numbers"]["capacity_rps"] == pytest.approx(25, rel=0.3)
     assert "small: NOT READY" in run.stdout()
     assert "capacity" in run.stdout()
+
+
+def test_a_cold_start_is_timed_after_the_endpoint_scales_to_zero(tmp_path: Path) -> None:
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(
+        "name: scales-to-zero\n"
+        "endpoint: {concurrency: 2, min_concurrency: 0, cold_start_s: 1.5,\n"
+        "           scale_to_zero_idle_s: 1, scale_stable_window_s: 1,\n"
+        "           scale_panic_window_s: 0.5, scale_reaction_delay_s: 0.5}\n"
+        "goal: {target_qps: 10, p99_ms: 3000, cold_start_s: 4}\n"
+        "checks: [cold_start]\n"
+    )
+    certificate = certify(load_readiness(spec_file), backend="process")
+    (check,) = certificate.checks
+    assert check.passed, check.summary
+    # Scaled to zero, the first call waits for a unit to load: about cold_start_s.
+    assert 1.5 <= check.numbers["first_answer_s"] <= 1.5 + 1.0
+    assert check.numbers["status"] == 200
+    assert check.numbers["scaled_to_zero"] is True
