@@ -8,17 +8,14 @@ chunked dribble); latency distributions use WireMock's names (fixed, uniform, lo
 
 from __future__ import annotations
 
-import http.client
 import json
 import math
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from harness.errors import TopologyError, transport_cause
+from harness.system import loopback
 
 __all__ = [
     "CONTROL_TIMEOUT_S",
@@ -46,11 +43,6 @@ __all__ = [
 ]
 
 CONTROL_TIMEOUT_S = 5.0
-# A broken exchange: refused, reset, timed out, an HTTP error status, a malformed answer or URL.
-_CONTROL_ERRORS = (OSError, http.client.HTTPException, ValueError)
-# Stubs and the fault layer are local services: an HTTP_PROXY meant for the outside world must
-# not see their controls.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class HttpControl(Protocol):
@@ -425,30 +417,6 @@ def _named(control_url: str, name: str) -> str:
 
 def _send(target: str, url: str, method: str, body: bytes | None) -> None:
     action = "switch on an HTTP fault" if method == "PUT" else "switch off HTTP faults"
-    request = urllib.request.Request(
-        url, data=body, method=method, headers={"Content-Type": "application/json"}
+    loopback.control(
+        f"HTTP hop {target!r}", url, action, method=method, body=body, timeout_s=CONTROL_TIMEOUT_S
     )
-    try:
-        with _DIRECT.open(request, timeout=CONTROL_TIMEOUT_S) as response:
-            response.read()
-    except _CONTROL_ERRORS as exc:
-        raise TopologyError(
-            f"HTTP hop {target!r} at {url}: could not {action} (caused by {_cause(exc)})"
-        ) from exc
-
-
-def _cause(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.HTTPError):
-        with exc:
-            return f"HTTP {exc.code}: {_reason(exc)}"
-    return transport_cause(exc, CONTROL_TIMEOUT_S)
-
-
-def _reason(exc: urllib.error.HTTPError) -> str:
-    """The hop's own reason ({"error": ...}) when it gives one, else the HTTP phrase."""
-    try:
-        decoded = json.loads(exc.read())
-    except _CONTROL_ERRORS:
-        decoded = None
-    reason = decoded.get("error") if isinstance(decoded, dict) else None
-    return reason if isinstance(reason, str) and reason else str(exc.reason)

@@ -27,6 +27,7 @@ from harness.run.load import target_for
 from harness.run.runner import run_on
 from harness.run.sampler import parse_gauges
 from harness.scenario import Scenario, parse_scenario
+from harness.system.loopback import DIRECT, fetch
 from harness.system.topology import Topology
 from harness.verdict.phases import phase_stats
 from harness.verdict.results import RunResult
@@ -419,11 +420,10 @@ def _first_answer(topology: Topology, goal: Any) -> tuple[float, int | None]:
     request = urllib.request.Request(
         topology.invocations_url, data=body, headers={"Content-Type": "application/json"}
     )
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     started = time.monotonic()
     timeout = max(goal.p99_ms / 1000.0 * 10, 60.0)
     try:
-        with opener.open(request, timeout=timeout) as response:
+        with DIRECT.open(request, timeout=timeout) as response:
             response.read()
             status: int | None = response.status
     except urllib.error.HTTPError as exc:
@@ -454,11 +454,12 @@ def _provisioned(topology: Topology) -> float | None:
     url = topology.metrics_url
     if url is None:
         return None
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    body = fetch(url, timeout_s=5.0)
+    if body is None:
+        return None
     try:
-        with opener.open(url, timeout=5) as response:
-            gauges = parse_gauges(response.read().decode(), frozenset({_PROVISIONED}))
-    except (OSError, ValueError):
+        gauges = parse_gauges(body.decode(), frozenset({_PROVISIONED}))
+    except ValueError:
         return None
     return gauges.get(_PROVISIONED)
 

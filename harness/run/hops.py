@@ -4,9 +4,7 @@ injected faults, and the HTTP fault layer's requests, connections and bytes. Rea
 
 from __future__ import annotations
 
-import http.client
 import json
-import urllib.request
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,6 +12,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.system.loopback import fetch
 from harness.system.spec import ENDPOINT
 from harness.system.topology import Topology
 
@@ -28,8 +27,6 @@ __all__ = [
 ]
 
 _TIMEOUT_S = 5.0
-_ERRORS = (OSError, http.client.HTTPException, ValueError)
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +84,7 @@ def fetch_ledger(topology: Topology) -> dict[str, Any] | None:
 
 
 def _request(method: str, url: str) -> bytes | None:
-    request = urllib.request.Request(url, method=method)
-    try:
-        with _DIRECT.open(request, timeout=_TIMEOUT_S) as response:
-            body: bytes = response.read()
-            return body
-    except _ERRORS:
-        return None
+    return fetch(url, method=method, timeout_s=_TIMEOUT_S)
 
 
 def dependency_report(counts: HopCounts | None, requests: int) -> dict[str, Any]:
@@ -158,10 +149,12 @@ def parse_counts(text: str) -> HopCounts:
 
 
 def _scrape(url: str) -> HopCounts | None:
+    body = fetch(url, timeout_s=_TIMEOUT_S)
+    if body is None:
+        return None
     try:
-        with _DIRECT.open(url, timeout=_TIMEOUT_S) as response:
-            return parse_counts(response.read().decode())
-    except _ERRORS:
+        return parse_counts(body.decode())
+    except ValueError:
         return None
 
 

@@ -6,11 +6,11 @@ the service's last log lines."""
 from __future__ import annotations
 
 import time
-import urllib.request
 from dataclasses import dataclass
 from typing import Protocol
 
 from harness.errors import TopologyError
+from harness.system.loopback import DIRECT
 
 __all__ = ["HttpReady", "Watched", "answers"]
 
@@ -31,14 +31,10 @@ class Watched(Protocol):
     def logs(self, lines: int = 40) -> str: ...
 
 
-# Loopback services are asked directly, never through a proxy set for outside traffic.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
 def answers(url: str, timeout_s: float = 1.0) -> bool:
     """Whether ``url`` answers a GET with 2xx right now."""
     try:
-        with _DIRECT.open(url, timeout=timeout_s) as response:
+        with DIRECT.open(url, timeout=timeout_s) as response:
             return 200 <= int(response.status) < 300
     except (OSError, ValueError):
         return False

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from harness.errors import ProvisioningError, TopologyError, transport_cause
+from harness.system.loopback import DIRECT
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -36,8 +37,6 @@ T = TypeVar("T")
 
 # A broken exchange: refused, reset, timed out, a malformed HTTP answer, an unusable address.
 _TRANSPORT_ERRORS = (OSError, http.client.HTTPException, ValueError)
-# Toxiproxy is local control plane: an HTTP_PROXY meant for the outside world must not see it.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def find_toxiproxy_server(env: dict[str, str] | None = None) -> Path:
@@ -197,7 +196,7 @@ class ToxiproxyClient:
             headers={"Content-Type": "application/json"},
         )
         try:
-            with _DIRECT.open(request, timeout=self.timeout_s) as response:
+            with DIRECT.open(request, timeout=self.timeout_s) as response:
                 return _Answer(response.status, response.read())
         except urllib.error.HTTPError as exc:
             with exc:
