@@ -16,6 +16,7 @@ __all__ = [
     "RECOVERY_TIME",
     "RESOURCE_METRICS",
     "RUN_METRICS",
+    "RUN_METRIC_NAMES",
     "Budget",
     "canonical_metric",
     "check_phase",
@@ -57,18 +58,18 @@ _SYSTEM_METRICS = RESOURCE_METRICS | {RECOVERY_TIME, DROPPED}
 _OWN_METRICS = PLAIN_METRICS | _SYSTEM_METRICS
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)_ms$")
 _K6_PERCENTILE = re.compile(r"^p\((\d{1,2}(?:\.\d+)?)\)$")
-# Over the whole run of a client under test: what the endpoint saw, and what the client did.
-RUN_METRICS = frozenset(
-    {
-        "endpoint.requests",
-        "endpoint.error_rate",
-        "retry_amplification",
-        "retry_after_respected",
-        "connections_per_call",
-        "records_per_request",
-        "cache_hit_rate",
-    }
+# Over the whole run of a client under test: what the endpoint saw, and what the client did
+# (in the order reports show them).
+RUN_METRIC_NAMES = (
+    "endpoint.requests",
+    "endpoint.error_rate",
+    "retry_amplification",
+    "retry_after_respected",
+    "connections_per_call",
+    "records_per_request",
+    "cache_hit_rate",
 )
+RUN_METRICS = frozenset(RUN_METRIC_NAMES)
 _ENDPOINT_STATUS = re.compile(r"^endpoint\.status_[1-5]\d\d$")
 # What a dependency saw in the whole run: its calls, calls per endpoint request, and its
 # answers of one status (status_429, status_503, ...).

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
+from harness.scenario.budgets import RUN_METRIC_NAMES
+
 __all__ = ["Attempt", "client_measures", "parse_ledger", "retry_after_respected"]
 
 # A retried attempt that comes back this much earlier than Retry-After still honoured it: the
@@ -62,17 +64,7 @@ def client_measures(
     ledger: Mapping[int, Sequence[Attempt]] | None,
 ) -> dict[str, float | None]:
     """Every run-wide measure a budget can name, None where it could not be measured."""
-    measures: dict[str, float | None] = dict.fromkeys(
-        (
-            "endpoint.requests",
-            "endpoint.error_rate",
-            "retry_amplification",
-            "retry_after_respected",
-            "connections_per_call",
-            "records_per_request",
-            "cache_hit_rate",
-        )
-    )
+    measures: dict[str, float | None] = dict.fromkeys(RUN_METRIC_NAMES)
     if hop is None or hop.get("requests") is None:
         return measures
     requests = int(hop["requests"])
