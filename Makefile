@@ -15,7 +15,7 @@ demo: provision
 	$(BIN)/serving-chaos run $(SCENARIO) --backend process --report-dir $(REPORT_DIR)
 
 test: provision lint types
-	$(BIN)/python -m pytest tests/unit tests/plugin tests/integration suites
+	$(BIN)/python -m pytest tests/unit tests/plugin tests/integration suites --durations=25
 
 lint: provision
 	$(BIN)/ruff check .

@@ -77,7 +77,7 @@ class Profile:
 
 
 PROFILES: Mapping[str, Profile] = {
-    "fast": Profile("fast", 4, 3, 3, 2, 32, 10, 8, 10),
+    "fast": Profile("fast", 4, 3, 3, 2, 32, 8, 8, 6),
     "thorough": Profile("thorough", 30, 20, 4, 15, 256, 60, 40, 60),
 }
 
