@@ -28,12 +28,13 @@ from harness.loadgen.recorder import Recorder
 from harness.loadgen.shapes import Shape
 from harness.loadgen.stats import GeneratorStats
 from harness.scenario.clients import ClientCallable
+from harness.servers.front.ledger import CALL_PREFIX as TAG
 
 __all__ = ["CALL_PREFIX", "ClientRun", "drive_client", "outcome_of", "payloads_for"]
 
 # What the harness puts before the endpoint's path in each call's URL, so the HTTP fault layer
 # can tie every attempt to its logical call (and strips it before forwarding).
-CALL_PREFIX = "/_call/"
+CALL_PREFIX = TAG.decode()
 _MESSAGES_PER_CLASS = 3
 _SUCCESS = 200
 
