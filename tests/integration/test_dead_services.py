@@ -76,7 +76,11 @@ def test_toxiproxy_dying_mid_run_exits_3_with_partial_reports_and_no_leftovers(
 def test_an_endpoint_that_dies_without_a_fault_is_a_finding_and_the_run_goes_on(
     chaos_topology: Topology,
 ) -> None:
-    scenario = Scenario(name="unexplained", load=LoadSpec(rate=20, duration_s=4, timeout_s=1))
+    # Killing a container makes the Docker engine busy for a moment on a small machine; the
+    # generator's lag bound is loosened so that only the death itself is under test.
+    scenario = Scenario(
+        name="unexplained", load=LoadSpec(rate=20, duration_s=4, timeout_s=1, max_lag_ms=500)
+    )
     endpoint = chaos_topology.container("endpoint")
 
     def kill_endpoint() -> None:
