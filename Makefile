@@ -6,12 +6,16 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 SCENARIO ?= suites/scenarios/feature_store_latency.yaml
 REPORT_DIR ?= reports/demo
 
-.PHONY: provision demo test lint types unit plugin integration suites clean
+.PHONY: provision provision-core demo test lint types unit plugin integration suites clean
 
 provision:
 	@bash scripts/provision.sh
 
-demo: provision
+# The process backend needs no Docker: the demo does not wait for the engine and images.
+provision-core:
+	@bash scripts/provision.sh core
+
+demo: provision-core
 	$(BIN)/serving-chaos run $(SCENARIO) --backend process --report-dir $(REPORT_DIR)
 
 test: provision lint types

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what serving-chaos needs on this machine, and nothing that is already there.
 # Safe to rerun: every step checks first and stays quiet when there is nothing to do.
+# Usage: provision.sh [core|all]
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -93,8 +94,11 @@ provision_model_servers() {
     fi
 }
 
+# `provision.sh core`: only what the process backend needs (the venv and toxiproxy-server), for
+# `make demo`; without an argument, everything the tests need as well.
 provision_venv
 provision_toxiproxy
+[ "${1:-all}" = core ] && exit 0
 provision_model_servers
 # The docker backend's engine and images; says why and carries on where Docker cannot be had.
 bash "$root/scripts/provision_docker.sh"

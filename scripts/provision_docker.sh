@@ -9,8 +9,8 @@
 #   1. a Docker engine: docker.io from Debian's packages, dockerd started directly (no systemd
 #      here) with --bridge=none --iptables=false so containers can only use host networking;
 #   2. the base image serving-chaos/base:bookworm: Debian with python3, made by debootstrap from
-#      this machine's own apt sources and loaded with `docker import`, since no image registry
-#      may be reachable;
+#      this machine's own apt sources (or SERVING_CHAOS_DEBIAN_MIRROR) and loaded with
+#      `docker import`, since no image registry may be reachable;
 #   3. ghcr.io/shopify/toxiproxy:2.12.0, built locally from the toxiproxy-server binary that
 #      scripts/provision.sh made, when that tag is missing.
 set -uo pipefail
@@ -77,16 +77,21 @@ start_dockerd() {
     done
 }
 
-# First Debian mirror of the machine's apt sources, deb822 or one-line format.
+# The Debian mirror for the base image: SERVING_CHAOS_DEBIAN_MIRROR, else the first Debian mirror
+# of this machine's own apt sources (deb822 or one-line format). No mirror of the project's own.
 debian_mirror() {
-    local uri
+    local uri="${SERVING_CHAOS_DEBIAN_MIRROR:-}"
+    if [ -n "$uri" ]; then
+        echo "$uri"
+        return 0
+    fi
     uri=$(grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null \
         | awk '{print $2}' | grep -E '/debian/?$' | head -n1)
     if [ -z "$uri" ]; then
         uri=$(grep -hE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
             | awk '{print $2}' | grep -E '/debian/?$' | head -n1)
     fi
-    echo "${uri:-http://deb.debian.org/debian}"
+    echo "$uri"
 }
 
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
@@ -98,6 +103,9 @@ build_base_image() {
             || give_up "apt-get install debootstrap failed ($STATE/apt.log); cannot make $BASE_IMAGE"
     fi
     mirror="$(debian_mirror)"
+    [ -n "$mirror" ] || give_up "no Debian mirror in this machine's apt sources (/etc/apt/sources.list,
+  /etc/apt/sources.list.d/) to build $BASE_IMAGE from; add one there, or set
+  SERVING_CHAOS_DEBIAN_MIRROR to a Debian mirror URL, and rerun make provision"
     rootfs="$(mktemp -d "${TMPDIR:-/tmp}/serving-chaos-rootfs.XXXXXX")"
     say "building $BASE_IMAGE with debootstrap from $mirror"
     if ! debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
