@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from harness.run.hops import HopCounts, dependency_report, endpoint_hop_report, parse_counts
 from harness.scenario.budgets import Budget
-from harness.verdict.results import DependencyCounts, judge
+from harness.verdict.budgets import evaluate
+from harness.verdict.results import DependencyCounts
 
 STUB_BEFORE = """\
 # TYPE stub_calls_total counter
@@ -61,8 +62,12 @@ def test_a_dependencys_run_is_the_difference_of_two_scrapes() -> None:
 def test_a_hop_without_metrics_says_so_and_budgets_on_it_fail() -> None:
     assert dependency_report(None, 10)["calls"] is None
     assert endpoint_hop_report(None)["requests"] is None
-    (result,) = judge((Budget.parse("dep.api.calls < 5"),), {}, {"api": dependency_report(None, 1)})
+    # Requests were served, so the budget fails on the missing counts, not on an empty phase.
+    budget = Budget.parse("dep.api.calls < 5")
+    result = evaluate(budget, DependencyCounts(dependency_report(None, 10), requests=10))
     assert not result.passed
+    assert result.observed is None
+    assert result.note == "dep.api.calls was not measured"
 
 
 def test_the_fault_layer_reports_what_clients_really_sent() -> None:
