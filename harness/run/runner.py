@@ -23,7 +23,7 @@ from typing import Any
 
 from faults import Crash, FaultWindow, Stop
 from faults.driver import drive_faults
-from harness.errors import HarnessServiceLost
+from harness.errors import ChaosError, HarnessServiceLost
 from harness.loadgen.histograms import Bucket
 from harness.loadgen.recorder import Recorder, Seconds
 from harness.loadgen.shapes import Shape
@@ -41,7 +41,8 @@ from harness.run.hops import (
 from harness.run.load import run_open_loop
 from harness.run.phases import PhaseClock
 from harness.run.resources import ResourceSampler
-from harness.run.sampler import sample_metrics
+from harness.run.sampler import sample_dependencies, sample_metrics
+from harness.run.series import RunSeries
 from harness.scenario import Budget, Scenario
 from harness.scenario.budgets import DROPPED
 from harness.scenario.clients import resolve_client
@@ -51,7 +52,7 @@ from harness.system.topology import describe_death
 from harness.verdict.budgets import BudgetResult
 from harness.verdict.clients import client_measures, parse_ledger
 from harness.verdict.phases import PhaseStats, phase_stats
-from harness.verdict.results import RunResult, judge
+from harness.verdict.results import RunResult, judge, run_environment
 
 __all__ = ["ProgressCallback", "run_on", "run_scenario"]
 
@@ -254,13 +255,18 @@ async def _drive(
     progress: ProgressCallback | None,
     resources: ResourceSampler,
     abort: _Abort,
+    series: RunSeries,
 ) -> _Drive:
     t0 = time.monotonic() + 0.05
     stop = asyncio.Event()
     background: list[asyncio.Task[Any]] = []
     if topology.metrics_url is not None:
-        sampler = sample_metrics(topology.metrics_url, recorder, t0=t0, stop=stop)
+        sampler = sample_metrics(topology.metrics_url, recorder, t0=t0, stop=stop, series=series)
         background.append(asyncio.create_task(sampler))
+    dependencies = _dependency_metrics(topology)
+    if dependencies:
+        calls = sample_dependencies(dependencies, series, t0=t0, stop=stop)
+        background.append(asyncio.create_task(calls))
     background.append(asyncio.create_task(resources.run(t0=t0, stop=stop)))
     if progress is not None:
         background.append(asyncio.create_task(_progress_loop(recorder, t0, progress, stop)))
@@ -298,6 +304,22 @@ async def _drive(
     if abort.broken is not None:
         windows = _windows_so_far(scenario, clock)
     return _Drive(stats, windows, time.monotonic() - t0, client_run)
+
+
+def _dependency_metrics(topology: Topology) -> dict[str, str]:
+    """Each declared dependency's /metrics: the counters hops.py reads once at the end."""
+    urls = topology.stub_urls
+    return {
+        name: f"{urls[name]}/metrics" for name in topology.system.dependency_names if name in urls
+    }
+
+
+def _toxiproxy_version(topology: Topology) -> str | None:
+    """For the results' environment; a Toxiproxy that does not say is no reason to stop."""
+    try:
+        return topology.toxiproxy.version()
+    except ChaosError:
+        return None
 
 
 async def _drive_client(
@@ -396,6 +418,13 @@ def run_on(
     if scenario.client is not None:
         clear_ledger(topology)
     before = scrape_hops(topology)
+    series = RunSeries(
+        {
+            name: None if (counts := before.get(name)) is None else counts.statuses
+            for name in _dependency_metrics(topology)
+        }
+    )
+    environment = run_environment(_toxiproxy_version(topology))
     clock = PhaseClock([fault.name for fault in scenario.faults])
     recorder = Recorder(clock)
     watch = _Watch()
@@ -404,7 +433,9 @@ def run_on(
     resources = ResourceSampler(topology.containers.get(ENDPOINT), ENDPOINT)
     abort = _Abort(tuple(budget for budget in scenario.budgets if budget.abort_on_fail))
     drive = asyncio.run(
-        _drive(scenario, shape, topology, recorder, clock, watch, progress, resources, abort)
+        _drive(
+            scenario, shape, topology, recorder, clock, watch, progress, resources, abort, series
+        )
     )
     run_s = scenario.load.duration_s
     if watch.lost is not None:
@@ -445,6 +476,8 @@ def run_on(
         client=client,
         resources=usage,
         aborted=abort.to_json(),
+        series=series.to_json(),
+        environment=environment,
     )
     if watch.lost is not None:
         raise HarnessServiceLost(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import metadata
 from typing import Any
 
 from faults import FaultWindow
@@ -21,7 +23,46 @@ from harness.verdict.budgets import BudgetResult, evaluate
 from harness.verdict.phases import PhaseStats
 from harness.verdict.recovery import judge_recovery
 
-__all__ = ["DependencyCounts", "RunMeasures", "RunResult", "judge"]
+__all__ = [
+    "DependencyCounts",
+    "RunMeasures",
+    "RunResult",
+    "empty_series",
+    "harness_version",
+    "judge",
+    "run_environment",
+]
+
+
+def harness_version() -> str:
+    """The installed harness's version, "unknown" when run from a checkout never installed."""
+    try:
+        return metadata.version("serving-chaos")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def run_environment(toxiproxy: str | None) -> dict[str, Any]:
+    """What a run ran on, for comparing runs: harness, Python, platform and the Toxiproxy
+    version (None when it did not say)."""
+    return {
+        "harness": harness_version(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "toxiproxy": toxiproxy,
+    }
+
+
+def empty_series() -> dict[str, Any]:
+    """The per-second series of a run that charted nothing (the shape RunSeries.to_json gives
+    in harness/run/series.py)."""
+    return {
+        "provisioned": [],
+        "provisioned_target": [],
+        "endpoint": {},
+        "dependencies": {},
+        "scrape_failures": {},
+    }
 
 
 def judge(
@@ -148,6 +189,10 @@ class RunResult:
     resources: dict[str, Any] | None = None
     # A budget with abort_on_fail that broke mid-run: {"budget", "phase", "observed", "at_s"}.
     aborted: dict[str, Any] | None = None
+    # Per-second series for the charts: provisioned units, endpoint counters, dependency calls.
+    series: dict[str, Any] = field(default_factory=empty_series)
+    # Harness, Python, platform and Toxiproxy versions the run ran on.
+    environment: dict[str, Any] = field(default_factory=lambda: run_environment(None))
 
     @property
     def passed(self) -> bool:
@@ -206,4 +251,6 @@ class RunResult:
             "timeline": [timeline_row(bucket) for bucket in self.buckets],
             "faults": [window.to_json() for window in self.faults],
             "generator": self.generator,
+            "series": self.series,
+            "environment": self.environment,
         }
