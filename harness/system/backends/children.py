@@ -9,7 +9,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,29 @@ def _die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+# The kernel ties the death signal to the thread that forked, not to the process: a child
+# started from a short-lived thread (a restart run with asyncio.to_thread) would be killed the
+# moment that thread ends. Other threads fork from this one, which lives as long as we do.
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="serving-chaos-spawner")
+
+
+def _spawn(argv: list[str], log: IO[bytes], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    def popen() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+
+    if threading.current_thread() is threading.main_thread():
+        return popen()
+    return _SPAWNER.submit(popen).result()
 
 
 @dataclass(slots=True)
@@ -56,15 +81,7 @@ class ChildProcess:
         self._log = self.log_path.open("ab")
         env = {**os.environ, **(self.env or {})}
         try:
-            self.popen = subprocess.Popen(
-                list(self.argv),
-                stdin=subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
+            self.popen = _spawn(list(self.argv), self._log, env)
         except OSError as exc:
             self._log.close()
             raise TopologyError(f"could not start {self.name} ({self.argv[0]}): {exc}") from exc
