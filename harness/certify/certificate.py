@@ -11,13 +11,13 @@ import os
 import platform
 import sys
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from harness.certify.checks import CheckResult
 from harness.certify.spec import ReadinessSpec
 from harness.report.junit import Case, write_junit
+from harness.verdict.results import harness_version
 
 __all__ = ["Certificate", "write_certificate"]
 
@@ -65,7 +65,7 @@ class Certificate:
                 "python": sys.version.split()[0],
                 "platform": platform.platform(),
                 "cpus": os.cpu_count(),
-                "harness_version": _version(),
+                "harness_version": harness_version(),
             },
             "started_at": self.started_at,
             "duration_s": round(self.duration_s, 1),
@@ -104,13 +104,6 @@ def _cases(certificate: Certificate) -> list[Case]:
             name = f"{budget['scenario']}: {budget['name']} [{budget['phase']}]"
             cases.append(Case(f"certify.{check.name}", name, budget_failure))
     return cases
-
-
-def _version() -> str:
-    try:
-        return metadata.version("serving-chaos")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _html(data: dict[str, Any]) -> str:
