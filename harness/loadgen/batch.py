@@ -36,6 +36,8 @@ class Batch:
         # A status code, or -1 - i for the i-th failure name.
         self._codes = array("q")
         self._failures: dict[str, int] = {}
+        # Body sizes in bytes, -1 where the engine did not know one.
+        self._request_bytes, self._response_bytes = array("q"), array("q")
 
     def offered(self, intended: float) -> None:
         self._offered.append(intended)
@@ -43,11 +45,21 @@ class Batch:
             self._flush_offered()
 
     def completed(
-        self, intended: float, sent: float, done: float, *, status: int | None, failure: str | None
+        self,
+        intended: float,
+        sent: float,
+        done: float,
+        *,
+        status: int | None,
+        failure: str | None,
+        request_bytes: int | None = None,
+        response_bytes: int | None = None,
     ) -> None:
         self._intended.append(intended)
         self._sent.append(sent)
         self._done.append(done)
+        self._request_bytes.append(-1 if request_bytes is None else request_bytes)
+        self._response_bytes.append(-1 if response_bytes is None else response_bytes)
         if status is None:
             name = failure or "error"
             code = self._failures.get(name)
@@ -75,6 +87,8 @@ class Batch:
             _take(self._done, np.float64),
             _take(self._codes, np.int64),
             list(self._failures),
+            _take(self._request_bytes, np.int64),
+            _take(self._response_bytes, np.int64),
         )
 
 
@@ -86,7 +100,9 @@ def _warm_up() -> None:
     times = np.array([0.5, 1.5])
     recorder = Recorder()
     recorder.offered_many(times)
-    recorder.completed_many(times, times, times + 0.001, np.array([200, -1]), ["timeout"])
+    sizes = np.array([10, -1])
+    codes = np.array([200, -1])
+    recorder.completed_many(times, times, times + 0.001, codes, ["timeout"], sizes, sizes)
     GeneratorStats().record_lags(times)
 
 

@@ -35,14 +35,16 @@ _MAX_EVENTS = 256
 class Transfer:
     """One reusable easy handle and the request it currently carries."""
 
-    __slots__ = ("chunks", "handle", "intended", "sent")
+    __slots__ = ("chunks", "handle", "intended", "sent", "size")
 
-    def __init__(self, handle: Any) -> None:
+    def __init__(self, handle: Any, size: int) -> None:
         self.handle = handle
         # The response body arrives through ``chunks.append``: a C method, no Python frame.
         self.chunks: list[bytes] = []
         self.intended = 0.0
         self.sent = 0.0
+        # Bytes of the request body: fixed unless the target's bodies vary.
+        self.size = size
 
 
 def _curl_flags(pycurl: Any) -> list[int]:
@@ -112,7 +114,8 @@ class CurlLoop:
     def _transfer(self) -> Transfer:
         pycurl, target = self._pycurl, self._target
         handle = pycurl.Curl()
-        transfer = Transfer(handle)
+        fixed = target.body if isinstance(target.body, FixedBody) else None
+        transfer = Transfer(handle, len(fixed.data) if fixed is not None else 0)
         handle.transfer = transfer
         handle.setopt(pycurl.URL, target.url)
         handle.setopt(pycurl.NOSIGNAL, 1)
@@ -123,8 +126,8 @@ class CurlLoop:
             handle.setopt(pycurl.NOBODY, 1)
         elif target.method != "GET":
             handle.setopt(pycurl.CUSTOMREQUEST, target.method)
-        if isinstance(target.body, FixedBody) and target.body.data:
-            handle.setopt(pycurl.POSTFIELDS, target.body.data)
+        if fixed is not None and fixed.data:
+            handle.setopt(pycurl.POSTFIELDS, fixed.data)
         return transfer
 
     def start(self, index: int, intended: float) -> float:
@@ -133,7 +136,9 @@ class CurlLoop:
         transfer = self.free.pop()
         handle = transfer.handle
         if self._body is not None:
-            handle.setopt(self._pycurl.POSTFIELDS, self._body(index))
+            body = self._body(index)
+            handle.setopt(self._pycurl.POSTFIELDS, body)
+            transfer.size = len(body)
         transfer.intended = intended
         transfer.sent = sent = time.monotonic()
         self.multi.add_handle(handle)
@@ -193,7 +198,13 @@ class CurlLoop:
                 status, failure = outcome(handle.getinfo(self._response_code), body)
                 self._release(transfer)
                 sink.completed(
-                    transfer.intended - t0, transfer.sent - t0, done, status=status, failure=failure
+                    transfer.intended - t0,
+                    transfer.sent - t0,
+                    done,
+                    status=status,
+                    failure=failure,
+                    request_bytes=transfer.size,
+                    response_bytes=len(body),
                 )
             for handle, errno, _ in failed:
                 transfer = handle.transfer
@@ -201,7 +212,12 @@ class CurlLoop:
                 self._release(transfer)
                 failure = _FAILURES.get(errno, f"curl_{errno}")
                 sink.completed(
-                    transfer.intended - t0, transfer.sent - t0, done, status=None, failure=failure
+                    transfer.intended - t0,
+                    transfer.sent - t0,
+                    done,
+                    status=None,
+                    failure=failure,
+                    request_bytes=transfer.size,
                 )
             if not queued:
                 return

@@ -2,8 +2,9 @@
 care whether aiohttp or libcurl sent the request.
 
 An engine takes a :class:`Plan` and reports each request to a :class:`Sink` with its intended
-start, actual send and completion times (monotonic seconds since ``t0``) and an outcome: a status
-code, or a failure name (``timeout``, ``connection``, ``invalid_body``, ...).
+start, actual send and completion times (monotonic seconds since ``t0``), an outcome: a status
+code, or a failure name (``timeout``, ``connection``, ``invalid_body``, ...), and the bytes of
+its request body and of the response body it got (None when there was no response).
 """
 
 from __future__ import annotations
@@ -27,7 +28,15 @@ class Sink(Protocol):
     def offered(self, intended: float) -> None: ...
 
     def completed(
-        self, intended: float, sent: float, done: float, *, status: int | None, failure: str | None
+        self,
+        intended: float,
+        sent: float,
+        done: float,
+        *,
+        status: int | None,
+        failure: str | None,
+        request_bytes: int | None = None,
+        response_bytes: int | None = None,
     ) -> None: ...
 
 

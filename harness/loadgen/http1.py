@@ -44,7 +44,8 @@ _BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
 class _Request:
-    """How requests are written: the fixed part once, the body per request when it varies."""
+    """How requests are written: the fixed part once, the body per request when it varies;
+    each with the size of its body."""
 
     def __init__(self, target: Target) -> None:
         # Plan has made sure the scheme is http.
@@ -64,10 +65,14 @@ class _Request:
         self._always_length = target.method in _BODY_METHODS
         self._body = target.body
         fixed = target.body if isinstance(target.body, FixedBody) else None
-        self.fixed = None if fixed is None else self._build(fixed.data)
+        self.fixed = None if fixed is None else (self._build(fixed.data), len(fixed.data))
 
-    def __call__(self, index: int) -> bytes:
-        return self.fixed if self.fixed is not None else self._build(self._body(index))
+    def __call__(self, index: int) -> tuple[bytes, int]:
+        """Request ``index`` as written on the wire, and the bytes of its body."""
+        if self.fixed is not None:
+            return self.fixed
+        body = self._body(index)
+        return self._build(body), len(body)
 
     def _build(self, body: bytes) -> bytes:
         if not body and not self._always_length:
@@ -113,6 +118,7 @@ class _Connection:
         "retried",
         "reused",
         "sent",
+        "size",
         "sock",
     )
 
@@ -125,6 +131,7 @@ class _Connection:
         self.busy = self.connected = self.reused = self.retried = False
         self.got = self.headers_done = self.complete = self.keep = False
         self.intended = self.sent = 0.0
+        self.size = 0
         self.data = self.out = b""
 
     def on_headers_complete(self) -> None:
@@ -138,8 +145,9 @@ class _Connection:
     def on_message_complete(self) -> None:
         self.complete = True
 
-    def carry(self, data: bytes, intended: float, sent: float) -> None:
+    def carry(self, data: bytes, size: int, intended: float, sent: float) -> None:
         self.busy, self.data, self.intended, self.sent = True, data, intended, sent
+        self.size = size
         self.got = self.headers_done = self.complete = self.retried = False
 
 
@@ -180,11 +188,11 @@ class Http1Loop:
 
     def start(self, index: int, intended: float) -> float:
         """Send request ``index`` on a kept-alive connection or a new one; its send time."""
-        data = self._request(index)
+        data, size = self._request(index)
         conn = self._idle.pop() if self._idle else self._open()
         self.inflight += 1
         sent = time.monotonic()
-        conn.carry(data, intended, sent)
+        conn.carry(data, size, intended, sent)
         if conn.connected:
             self._write(conn, data)
         else:
@@ -311,7 +319,7 @@ class Http1Loop:
     def _retry(self, conn: _Connection) -> None:
         fresh = self._open()
         self._close(conn)
-        fresh.carry(conn.data, conn.intended, time.monotonic())
+        fresh.carry(conn.data, conn.size, conn.intended, time.monotonic())
         fresh.retried = True
         if fresh.connected:
             self._write(fresh, conn.data)
@@ -333,7 +341,7 @@ class Http1Loop:
         if conn.head:
             # Its parser still waits for the body a HEAD answer never has: start afresh.
             conn.parser = httptools.HttpResponseParser(conn)
-        self._done(conn, status, failure)
+        self._done(conn, status, failure, len(body))
         if keep:
             conn.reused = True
             self._idle.append(conn)
@@ -342,17 +350,25 @@ class Http1Loop:
 
     def _fail(self, conn: _Connection, failure: str) -> None:
         conn.chunks.clear()
-        self._done(conn, None, failure)
+        self._done(conn, None, failure, None)
         self._close(conn)
 
-    def _done(self, conn: _Connection, status: int | None, failure: str | None) -> None:
+    def _done(
+        self, conn: _Connection, status: int | None, failure: str | None, received: int | None
+    ) -> None:
         done = time.monotonic()
         conn.busy = False
         self.inflight -= 1
         self._released = True
         t0 = self._t0
         self._sink.completed(
-            conn.intended - t0, conn.sent - t0, done - t0, status=status, failure=failure
+            conn.intended - t0,
+            conn.sent - t0,
+            done - t0,
+            status=status,
+            failure=failure,
+            request_bytes=conn.size,
+            response_bytes=received,
         )
 
     def close(self) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol, overload
+from typing import Any, NamedTuple, Protocol, overload
 
 import numpy as np
 
@@ -126,25 +126,47 @@ class Recorder:
         self.bucket(intended).offered += 1
 
     def completed(
-        self, intended: float, sent: float, done: float, *, status: int | None, failure: str | None
+        self,
+        intended: float,
+        sent: float,
+        done: float,
+        *,
+        status: int | None,
+        failure: str | None,
+        request_bytes: int | None = None,
+        response_bytes: int | None = None,
     ) -> None:
-        """One request: ``status`` when a response came back, else ``failure`` names why not."""
+        """One request: ``status`` when a response came back, else ``failure`` names why not;
+        the sizes of its request and response bodies when the sender knows them. Phases get
+        the sizes; seconds get the scheduling lag (``sent - intended``)."""
         latency, service = done - intended, done - sent
-        self.bucket(intended).add(latency, service, status, failure)
+        bucket = self.bucket(intended)
+        bucket.add(latency, service, status, failure)
+        bucket.add_lag(sent - intended)
         phases = self.phases
         for phase in self.clock.phases_at(intended):
-            phases[phase].add(latency, service, status, failure)
+            phases[phase].add(latency, service, status, failure, request_bytes, response_bytes)
 
     def completed_many(
-        self, intended: Floats, sent: Floats, done: Floats, codes: Ints, failures: Sequence[str]
+        self,
+        intended: Floats,
+        sent: Floats,
+        done: Floats,
+        codes: Ints,
+        failures: Sequence[str],
+        request_bytes: Ints | None = None,
+        response_bytes: Ints | None = None,
     ) -> None:
-        """:meth:`completed` for arrays of requests; ``codes`` as in :meth:`Tally.add_many`."""
+        """:meth:`completed` for arrays of requests; ``codes`` as in :meth:`Tally.add_many`, and
+        a size of -1 for one the sender did not know."""
         # The same float arithmetic as completed(), so both record identical microseconds.
         latency = ((done - intended) * 1_000_000).astype(np.int64)
         service = ((done - sent) * 1_000_000).astype(np.int64)
+        lag = ((sent - intended) * 1_000_000).astype(np.int64)
         seconds = np.maximum(intended.astype(np.int64), 0)
+        sizes = _Sizes(request_bytes, response_bytes)
         with self._lock:
-            self._add_many(intended, seconds, latency, service, codes, failures)
+            self._add_many(intended, seconds, latency, service, lag, codes, failures, sizes)
 
     def _add_many(
         self,
@@ -152,18 +174,23 @@ class Recorder:
         seconds: Ints,
         latency: Ints,
         service: Ints,
+        lag: Ints,
         codes: Ints,
         failures: Sequence[str],
+        sizes: _Sizes,
     ) -> None:
         for second in np.unique(seconds).tolist():
             mine = seconds == second
-            self.bucket(second).add_many(latency[mine], service[mine], codes[mine], failures)
+            bucket = self.bucket(second)
+            bucket.add_many(latency[mine], service[mine], codes[mine], failures)
+            bucket.add_lags(lag[mine])
         for name, tally in self.phases.items():
             mine = self.clock.members(name, intended)
             if mine.all():
-                tally.add_many(latency, service, codes, failures)
+                tally.add_many(latency, service, codes, failures, *sizes)
             elif mine.any():
-                tally.add_many(latency[mine], service[mine], codes[mine], failures)
+                picked = sizes.pick(mine)
+                tally.add_many(latency[mine], service[mine], codes[mine], failures, *picked)
 
     def offered_many(self, intended: Floats) -> None:
         seconds = np.maximum(intended.astype(np.int64), 0)
@@ -216,6 +243,20 @@ class Recorder:
             self.phases.setdefault(name, Tally()).merge_encoded(tally)
 
 
+class _Sizes(NamedTuple):
+    """A batch's request and response body sizes (-1 where unknown), or None for no sizes."""
+
+    request: Ints | None
+    response: Ints | None
+
+    def pick(self, mine: Mask) -> _Sizes:
+        request, response = self
+        return _Sizes(
+            None if request is None else request[mine],
+            None if response is None else response[mine],
+        )
+
+
 def timeline_row(bucket: Bucket) -> dict[str, Any]:
     return {
         "t": bucket.second,
@@ -229,6 +270,8 @@ def timeline_row(bucket: Bucket) -> dict[str, Any]:
         "p99_ms": bucket.percentile_ms(99),
         "max_ms": bucket.max_ms(),
         "service_p50_ms": bucket.service_ms(50),
+        # How late the generator sent this second's requests: its own delay, not the endpoint's.
+        "lag_p99_ms": bucket.lag_ms(99),
         "queue_depth": bucket.queue_depth,
         "inflight": bucket.inflight,
     }

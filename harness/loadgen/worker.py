@@ -50,16 +50,24 @@ def _sender(
     target = plan.target
 
     async def send(index: int, intended: float) -> None:
-        data = target.body(index) or None
+        payload = target.body(index)
+        received: int | None = None
         sent = time.monotonic()
         try:
-            async with session.request(target.method, target.url, data=data) as response:
-                body = await response.read()
-            status, failure = target.outcome(response.status, body)
+            async with session.request(target.method, target.url, data=payload or None) as answer:
+                body = await answer.read()
+            received = len(body)
+            status, failure = target.outcome(answer.status, body)
         except (TimeoutError, aiohttp.ClientError) as exc:
             status, failure = None, _failure_name(exc)
         sink.completed(
-            intended - t0, sent - t0, time.monotonic() - t0, status=status, failure=failure
+            intended - t0,
+            sent - t0,
+            time.monotonic() - t0,
+            status=status,
+            failure=failure,
+            request_bytes=len(payload),
+            response_bytes=received,
         )
 
     return send

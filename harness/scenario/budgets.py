@@ -25,6 +25,7 @@ __all__ = [
     "is_run_metric",
     "judged_mid_run",
     "percentile_of",
+    "size_metric_of",
 ]
 
 OPERATORS: Mapping[str, Callable[[float, float], bool]] = {
@@ -44,6 +45,12 @@ PLAIN_METRICS = frozenset(
         "max_queue_depth",
         "timeouts",
         "availability",
+        # Bytes of the request and response bodies, median and 99th percentile: serving guides
+        # ask to keep payloads small.
+        "request_bytes_p50",
+        "request_bytes_p99",
+        "response_bytes_p50",
+        "response_bytes_p99",
     }
 )
 # Seconds from a fault window's end until the timeline is back within the baseline.
@@ -58,6 +65,7 @@ _SYSTEM_METRICS = RESOURCE_METRICS | {RECOVERY_TIME, DROPPED}
 _OWN_METRICS = PLAIN_METRICS | _SYSTEM_METRICS
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)_ms$")
 _K6_PERCENTILE = re.compile(r"^p\((\d{1,2}(?:\.\d+)?)\)$")
+_SIZE = re.compile(r"^(request|response)_bytes_(p50|p99)$")
 # Over the whole run of a client under test: what the endpoint saw, and what the client did
 # (in the order reports show them).
 RUN_METRIC_NAMES = (
@@ -141,6 +149,13 @@ def judged_mid_run(metric: str) -> bool:
 def percentile_of(metric: str) -> float | None:
     match = _PERCENTILE.match(metric)
     return float(match.group(1)) if match else None
+
+
+def size_metric_of(metric: str) -> tuple[str, str] | None:
+    """``response_bytes_p99`` -> ``("response", "p99")``: which body, and which point of its
+    sizes; None for any other metric."""
+    match = _SIZE.match(metric)
+    return (match.group(1), match.group(2)) if match else None
 
 
 @dataclass(frozen=True, slots=True)

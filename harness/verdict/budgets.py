@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from harness.scenario.budgets import RECOVERY_TIME, Budget
+from harness.scenario.budgets import RECOVERY_TIME, Budget, size_metric_of
 
 __all__ = ["BudgetResult", "Measured", "evaluate"]
 
@@ -54,5 +54,14 @@ def evaluate(budget: Budget, measured: Measured | None) -> BudgetResult:
         return BudgetResult(budget, None, False, f"no requests completed in phase {budget.phase}")
     observed = measured.value(budget.metric)
     if observed is None:
-        return BudgetResult(budget, None, False, f"{budget.metric} was not measured")
+        return BudgetResult(budget, None, False, _not_measured(budget))
     return BudgetResult(budget, observed, budget.holds(observed))
+
+
+def _not_measured(budget: Budget) -> str:
+    note = f"{budget.metric} was not measured"
+    size = size_metric_of(budget.metric.removeprefix("client."))
+    if size is None:
+        return note
+    # The engines know every body they send and get; a client under test's calls do not say.
+    return f"{note}: no {size[0]} body size was recorded in phase {budget.phase}"

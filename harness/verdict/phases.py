@@ -1,5 +1,5 @@
 """What each phase of a run measured, in the terms budgets read: requests, errors, availability,
-percentiles, throughput, queue depth."""
+percentiles, throughput, queue depth, body sizes; and the phase's whole latency curve."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from harness.loadgen.histograms import Tally
 from harness.loadgen.recorder import Recorder
-from harness.scenario.budgets import percentile_of
+from harness.scenario.budgets import percentile_of, size_metric_of
 
 __all__ = ["PhaseStats", "phase_stats"]
 
@@ -43,6 +43,13 @@ class PhaseStats:
         percentile = percentile_of(metric)
         if percentile is not None:
             return self.tally.percentile_ms(percentile)
+        size = size_metric_of(metric)
+        if size is not None:
+            which, point = size
+            sizes = (
+                self.tally.request_bytes() if which == "request" else self.tally.response_bytes()
+            )
+            return None if sizes is None else sizes[point]
         requests = self.tally.requests
         plain: dict[str, float | None] = {
             "requests": requests,
@@ -70,6 +77,11 @@ class PhaseStats:
             "max_queue_depth": self.tally.queue_depth,
             "seconds": round(self.seconds, 3),
             "errors_by_class": self.errors_by_class(),
+            # [percentile, ms] from the fastest request (0) to the slowest (100).
+            "distribution": self.tally.distribution_ms(),
+            # {"p50", "p99", "max"} bytes of the bodies, or None where no size was known.
+            "request_bytes": self.tally.request_bytes(),
+            "response_bytes": self.tally.response_bytes(),
         }
 
 

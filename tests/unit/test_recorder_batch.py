@@ -1,6 +1,6 @@
 """Recording a batch of requests with numpy gives exactly what recording them one by one gives:
-histograms, status and failure counts, seconds, phases and generator lag (single histograms:
-test_loadgen_timeline.py)."""
+histograms, status and failure counts, seconds with their scheduling lag, phases with their body
+sizes, and generator lag (single histograms: test_loadgen_timeline.py)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,19 @@ from harness.loadgen.recorder import Recorder
 from harness.loadgen.stats import GeneratorStats
 from harness.run.phases import PhaseClock
 
-# (intended, service time, outcome): an outcome >= 0 is a status, else a failure's index.
-Request = tuple[float, float, int]
+# (intended, lag, service time, outcome, request bytes, response bytes): an outcome >= 0 is a
+# status, else a failure's index; a size may be unknown (None).
+Request = tuple[float, float, float, int, int | None, int | None]
 FAILURES = ("timeout", "connection", "invalid_body")
+sizes = st.one_of(st.none(), st.integers(min_value=0, max_value=1 << 31))
 requests = st.lists(
     st.tuples(
         st.floats(min_value=-2.0, max_value=40.0),
+        st.floats(min_value=0.0, max_value=0.5),
         st.floats(min_value=0.0, max_value=3.0),
         st.sampled_from([200, 200, 429, 503, -1, -2, -3]),
+        sizes,
+        sizes,
     ),
     max_size=300,
 )
@@ -36,12 +41,20 @@ def _clock() -> PhaseClock:
 
 
 def _record(recorder: Recorder, sink: Recorder | Batch, found: list[Request]) -> None:
-    for intended, service, outcome in found:
+    for intended, lag, service, outcome, request_bytes, response_bytes in found:
         sink.offered(intended)
         status = outcome if outcome >= 0 else None
         failure = FAILURES[-1 - outcome] if outcome < 0 else None
-        sent = intended + 0.001
-        sink.completed(intended, sent, sent + service, status=status, failure=failure)
+        sent = intended + lag
+        sink.completed(
+            intended,
+            sent,
+            sent + service,
+            status=status,
+            failure=failure,
+            request_bytes=request_bytes,
+            response_bytes=response_bytes,
+        )
     if isinstance(sink, Batch):
         sink.flush()
 
