@@ -1,17 +1,21 @@
-"""`serving-chaos`: run scenarios, drive standalone load, serve the reference endpoint and stubs.
+"""`serving-chaos`: run scenarios, compare two runs, drive standalone load, serve the reference
+endpoint and stubs.
 
-Exit codes: 0 every budget held, 1 a budget was violated (or the run was invalid), 2 bad usage,
-an invalid scenario or a missing tool, 3 the topology could not be brought up, 130 interrupted.
+Exit codes: 0 every budget held, 1 a budget was violated (or the run was invalid, or `compare`
+found a regression), 2 bad usage, an invalid scenario or a missing tool, 3 the topology could
+not be brought up, 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -23,6 +27,9 @@ from harness.errors import (
     UsageError,
 )
 from harness.system.backends import BACKENDS
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 __all__ = ["build_parser", "main"]
 
@@ -38,10 +45,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from harness.errors import HarnessServiceLost
     from harness.loadgen.live import LiveProgress
     from harness.report import print_verdict
+    from harness.report.metrics_export import run_registry
     from harness.run.runner import run_scenario
     from harness.scenario import load_scenario, with_client
     from harness.system import HostSettings, backend_for
 
+    _check_exports(args)
     scenario = load_scenario(args.scenario)
     if args.client is not None:
         scenario = with_client(scenario, args.client)
@@ -67,6 +76,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except HarnessServiceLost as lost:
         err.print(f"serving-chaos: the run is invalid: {lost}", markup=False, highlight=False)
         err.print(f"partial results written to {args.report_dir}", markup=False, highlight=False)
+        if lost.result is not None:
+            partial = lost.result
+            group = {"scenario": scenario.name}
+            _export_metrics(args, lambda: run_registry(partial.to_json()), group, out)
         return EXIT_TOPOLOGY
     print_verdict(result, out)
     if args.junit is not None:
@@ -77,13 +90,64 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out.print(
         f"wrote {results_path} and {report_path}", markup=False, highlight=False, soft_wrap=True
     )
+    group = {"scenario": result.scenario}
+    _export_metrics(args, lambda: run_registry(result.to_json()), group, out)
     return EXIT_PASSED if result.passed else EXIT_VIOLATED
+
+
+def _check_exports(args: argparse.Namespace) -> None:
+    """Refuse a bad --prometheus-textfile or --pushgateway before anything starts."""
+    from harness.report.metrics_export import check_pushgateway_url, check_textfile
+
+    if args.prometheus_textfile is not None:
+        check_textfile(args.prometheus_textfile)
+    if args.pushgateway is not None:
+        check_pushgateway_url(args.pushgateway)
+
+
+def _export_metrics(
+    args: argparse.Namespace,
+    registry: Callable[[], CollectorRegistry],
+    grouping_key: Mapping[str, str],
+    out: Console,
+) -> None:
+    """Write and push the metrics asked for (``registry`` builds them only then). A failure
+    is a warning naming the file or URL: the verdict already printed and the files already
+    written stand, and so does the exit code, which stays the verdict's."""
+    from harness.report.metrics_export import ExportError, push_metrics, write_textfile
+
+    if args.prometheus_textfile is None and args.pushgateway is None:
+        return
+    err = Console(stderr=True, soft_wrap=True)
+    built = registry()
+    if args.prometheus_textfile is not None:
+        try:
+            written = write_textfile(built, args.prometheus_textfile)
+            out.print(f"wrote metrics to {written}", markup=False, highlight=False, soft_wrap=True)
+        except ExportError as exc:
+            err.print(f"serving-chaos: warning: {exc}", markup=False, highlight=False)
+    if args.pushgateway is not None:
+        url = args.pushgateway.rstrip("/")
+        try:
+            group = push_metrics(built, url, grouping_key)
+            out.print(
+                f"pushed metrics to {url}{group}", markup=False, highlight=False, soft_wrap=True
+            )
+        except ExportError as exc:
+            err.print(
+                f"serving-chaos: warning: {exc}; the metrics were not exported, the verdict "
+                "and exit code above stand",
+                markup=False,
+                highlight=False,
+            )
 
 
 def _cmd_certify(args: argparse.Namespace) -> int:
     from harness.certify import certify, load_readiness, write_certificate
+    from harness.report.metrics_export import certificate_registry
     from harness.system import HostSettings
 
+    _check_exports(args)
     spec = load_readiness(args.spec, profile=args.profile)
     err = Console(stderr=True, soft_wrap=True)
     out = Console(soft_wrap=True)
@@ -106,7 +170,32 @@ def _cmd_certify(args: argparse.Namespace) -> int:
     out.print(f"  recommended: {certificate.recommendation()}", markup=False, highlight=False)
     written = write_certificate(certificate, args.report_dir, args.junit)
     out.print("wrote " + ", ".join(map(str, written)), markup=False, highlight=False)
+    group = {"spec": spec.name}
+    _export_metrics(args, lambda: certificate_registry(certificate.to_json()), group, out)
     return EXIT_PASSED if certificate.ready else EXIT_VIOLATED
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from harness.report.compare import (
+        Tolerance,
+        compare_runs,
+        load_run,
+        parse_tolerance,
+        print_comparison,
+        write_comparison,
+    )
+
+    tolerance = Tolerance(relative=parse_tolerance(args.tolerance))
+    baseline, candidate = load_run(args.baseline), load_run(args.candidate)
+    comparison = compare_runs(baseline, candidate, tolerance, force=args.force)
+    out = Console(soft_wrap=True)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        # Two runs side by side need room; a CI log has it where a terminal might not.
+        out.width = 120
+    print_comparison(comparison, out)
+    json_path, html_path = write_comparison(comparison, args.report_dir)
+    out.print(f"wrote {json_path} and {html_path}", markup=False, highlight=False)
+    return EXIT_PASSED if comparison.verdict == "NO REGRESSION" else EXIT_VIOLATED
 
 
 def _cmd_load(args: argparse.Namespace) -> int:
@@ -159,6 +248,72 @@ def _cmd_proxies(args: argparse.Namespace) -> int:
     return EXIT_PASSED
 
 
+def _add_export_arguments(parser: argparse.ArgumentParser, group: str) -> None:
+    parser.add_argument(
+        "--prometheus-textfile",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write the verdict and per-phase figures as Prometheus metrics "
+        "(serving_chaos_*) to FILE, replaced atomically, for node_exporter's textfile "
+        "collector (which reads only names ending in .prom)",
+    )
+    parser.add_argument(
+        "--pushgateway",
+        default=None,
+        metavar="URL",
+        help="also push those metrics to the Prometheus Pushgateway at URL (http://HOST:PORT) "
+        f"under job serving_chaos, grouping key {group}; if it cannot be reached, a warning "
+        "is printed and the exit code stays the verdict's",
+    )
+
+
+def _add_compare_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    compare = commands.add_parser(
+        "compare",
+        help="compare two runs of one scenario (before and after a change); exit 1 on a regression",
+        description="Compare a candidate run with a baseline run of the same scenario: every "
+        "budget (matched by name and phase) and every phase's p50, p90, p99 and max latency, "
+        "error rate and throughput, with the difference and whether it regressed. A figure "
+        "regressed when it is worse (latency and error rate higher, throughput lower) by more "
+        "than the tolerance of the baseline's value and by more than an absolute floor: "
+        "1 ms of latency, 0.001 of error rate, 1 req/s of throughput (so 0 -> 0.0005 errors "
+        "is noise, not +inf%). A budget that held in the baseline and broke in the candidate "
+        "is a regression whatever the tolerance. Exit 0 no regression, 1 a regression (or "
+        "either run was invalid), 2 bad usage or unreadable results.",
+    )
+    compare.add_argument(
+        "baseline",
+        type=Path,
+        metavar="BASELINE",
+        help="the run before the change: its report folder (holding results.json) or the file",
+    )
+    compare.add_argument(
+        "candidate",
+        type=Path,
+        metavar="CANDIDATE",
+        help="the run after the change: its report folder or results.json",
+    )
+    compare.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path("reports/compare"),
+        help="where compare.json and compare.html go (default reports/compare)",
+    )
+    compare.add_argument(
+        "--tolerance",
+        default="10%",
+        help="how much worse than the baseline a figure may be before it counts as a "
+        "regression: a percentage (10%%) or a fraction (0.1) (default 10%%)",
+    )
+    compare.add_argument(
+        "--force",
+        action="store_true",
+        help="compare runs of two different scenarios (refused otherwise)",
+    )
+    compare.set_defaults(handler=_cmd_compare)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from harness.servers import endpoint, stub
 
@@ -195,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
         "resilient, resilient_async, batched, cached); overrides the scenario's client",
     )
     run.add_argument("--junit", type=Path, default=None, help="also write JUnit XML here")
+    _add_export_arguments(run, "scenario=NAME")
     run.set_defaults(handler=_cmd_run)
 
     certify = commands.add_parser(
@@ -216,7 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="where certificate.json and certificate.html go",
     )
     certify.add_argument("--junit", type=Path, default=None, help="also write JUnit XML here")
+    _add_export_arguments(certify, "spec=NAME")
     certify.set_defaults(handler=_cmd_certify)
+
+    _add_compare_parser(commands)
 
     load = commands.add_parser("load", help="standalone open-loop (or closed-loop) load")
     from harness.loadgen.options import add_arguments as add_load_arguments
