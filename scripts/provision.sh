@@ -100,5 +100,7 @@ provision_venv
 provision_toxiproxy
 [ "${1:-all}" = core ] && exit 0
 provision_model_servers
+# Debian's chromium for the test that opens a report in a real browser; skips, saying why.
+bash "$root/scripts/provision_browser.sh"
 # The docker backend's engine and images; says why and carries on where Docker cannot be had.
 bash "$root/scripts/provision_docker.sh"

@@ -464,7 +464,10 @@ def run_on(
         phases=phases,
         buckets=buckets,
         faults=drive.windows,
-        generator={} if drive.stats is None else drive.stats.to_json(),
+        # With the bound the run's validity was judged against, for the report's lag chart.
+        generator={}
+        if drive.stats is None
+        else {**drive.stats.to_json(), "max_lag_ms": scenario.load.max_lag_ms},
         load_shape=f"open-loop {shape.label}",
         started_at=started,
         duration_s=drive.elapsed_s,

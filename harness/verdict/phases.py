@@ -76,6 +76,9 @@ class PhaseStats:
             "throughput_rps": self.value("throughput_rps"),
             "max_queue_depth": self.tally.queue_depth,
             "seconds": round(self.seconds, 3),
+            # Where the phase lies on the timeline, in seconds from the run's start.
+            "start_s": round(self.start_s, 3),
+            "end_s": round(self.end_s, 3),
             "errors_by_class": self.errors_by_class(),
             # [percentile, ms] from the fastest request (0) to the slowest (100).
             "distribution": self.tally.distribution_ms(),
