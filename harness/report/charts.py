@@ -90,7 +90,9 @@ class Rule:
 class Chart:
     """Everything one chart shows. ``ticks`` fixes the x ticks (position, label) where the
     axis is not plain numbers; hover then names the nearest of ``hover_labels`` (else of the
-    ticks) instead of the second."""
+    ticks) instead of the second. ``band_label`` and ``rule_label`` name the bands and rules
+    in the legend: fault windows and budgets on a run's timeline, what was found and aimed at
+    on a chart of other x axes."""
 
     key: str
     title: str
@@ -105,6 +107,8 @@ class Chart:
     stacked: bool = False
     time_axis: bool = True
     note: str = ""
+    band_label: str = "fault window"
+    rule_label: str = "limit"
 
 
 def _step_for(raw: float, steps: Sequence[float] | None) -> float:
@@ -366,9 +370,10 @@ def _legend(chart: Chart) -> str:
             f"{html.escape(one.name)}</li>"
         )
     if chart.rules:
-        items.append('<li><span class="key rule" style="--c:#444"></span>limit</li>')
+        label = html.escape(chart.rule_label)
+        items.append(f'<li><span class="key rule" style="--c:#444"></span>{label}</li>')
     if chart.bands:
-        items.append('<li><span class="key band"></span>fault window</li>')
+        items.append(f'<li><span class="key band"></span>{html.escape(chart.band_label)}</li>')
     return f'<ul class="legend">{"".join(items)}</ul>'
 
 

@@ -5,6 +5,7 @@ half as long again is a regression (exit 1)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -75,7 +76,9 @@ def test_two_runs_of_the_same_build_are_within_tolerance(
     assert abs(p99["relative"]) <= 0.25
     assert [b["outcome"] for b in written["budgets"]] == ["pass", "pass"]
     html = (out / "compare.html").read_text()
-    assert html.count("<polyline") >= 2
+    # Both runs drawn: a line with points for each, named in its hover title.
+    for run in ("baseline", "candidate"):
+        assert re.search(rf'<path class="line" d="M[^"]+"[^>]*><title>{run} \(ms\)', html), run
 
 
 def test_the_same_run_with_a_longer_p99_is_a_regression(

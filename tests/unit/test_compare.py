@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from harness.errors import UsageError
+from harness.report.assets import HOVER_SCRIPT, STYLE
+from harness.report.charts import LEFT, PLOT_H, PLOT_W, TOP
 from harness.report.compare import (
     PHASE_METRICS,
     Tolerance,
@@ -22,7 +24,7 @@ from harness.report.compare import (
     load_run,
     parse_tolerance,
 )
-from harness.report.compare_html import nice_ticks, p99_chart, render_compare_html
+from harness.report.compare_html import p99_chart, render_compare_html
 from tests.cli import Cli, CliResult
 
 METRIC = {metric.key: metric for metric in PHASE_METRICS}
@@ -328,6 +330,25 @@ def test_an_unwritable_report_dir_exits_2(cli: Cli, tmp_path: Path) -> None:
     assert str(blocker) in ran.err
 
 
+def _chart_data(figure: str) -> dict[str, Any]:
+    found = re.search(r'<script type="application/json" class="chart-data">(.*?)</script>', figure)
+    assert found, "the chart embeds no hover data"
+    data: dict[str, Any] = json.loads(found.group(1))
+    return data
+
+
+def _lines(figure: str) -> dict[str, list[list[tuple[float, float]]]]:
+    """Each drawn line's runs of (x, y) points in the drawing, by series name."""
+    drawn = re.findall(r'<path class="line" d="([^"]+)"[^>]*><title>(\w+) \(ms\)</title>', figure)
+    return {
+        name: [
+            [(float(x), float(y)) for x, y in re.findall(r"(-?[\d.]+),(-?[\d.]+)", run)]
+            for run in path.split("M")[1:]
+        ]
+        for path, name in drawn
+    }
+
+
 def test_chart_draws_both_runs_on_one_axis_with_faults(tmp_path: Path) -> None:
     base = _results(p99=20.0)
     cand = _results(p99=40.0)
@@ -335,35 +356,78 @@ def test_chart_draws_both_runs_on_one_axis_with_faults(tmp_path: Path) -> None:
     baseline = load_run(_save(tmp_path / "a", base))
     candidate = load_run(_save(tmp_path / "b", cand))
 
-    svg = p99_chart(baseline, candidate)
+    figure = p99_chart(baseline, candidate)
 
-    assert svg.count('<polyline class="baseline"') == 1
-    assert svg.count('<polyline class="candidate"') == 2  # the gap breaks the line
-    assert svg.count("<circle") == 10 + 8
-    assert "<title>candidate t=9s p99 49 ms</title>" in svg
-    assert "<title>baseline fault slow: 3.0-6.0 s</title>" in svg
-    assert "time from the intended start (s)" in svg
-    assert "p99 latency (ms)" in svg
-    # The y axis reaches the highest p99 drawn (49 ms) on a 1-2-5 step: 0..50 by 10.
-    assert [float(t) for t in re.findall(r'text-anchor="end">([\d.]+)<', svg)] == [
-        0,
-        10,
-        20,
-        30,
-        40,
-        50,
-    ]
+    lines = _lines(figure)
+    assert [len(run) for run in lines["baseline"]] == [10]
+    assert [len(run) for run in lines["candidate"]] == [5, 3]  # the gap breaks the line
+    # Ten seconds on the x axis, each p99 mid-second; the y axis reaches the highest p99 drawn
+    # (49 ms) with a little headroom, on round steps: 0..60 by 10.
+    y_ticks = re.findall(r'<text x="[\d.]+" y="[\d.]+" dy="4" text-anchor="end">([\d.]+)<', figure)
+    assert [float(t) for t in y_ticks] == [0, 10, 20, 30, 40, 50, 60]
+    first_x, first_y = lines["baseline"][0][0]
+    assert first_x == pytest.approx(LEFT + 0.5 / 10 * PLOT_W, abs=0.05)
+    assert first_y == pytest.approx(TOP + PLOT_H - 20 / 60 * PLOT_H, abs=0.05)
+    last_x, last_y = lines["candidate"][1][-1]
+    assert last_x == pytest.approx(LEFT + 9.5 / 10 * PLOT_W, abs=0.05)
+    assert last_y == pytest.approx(TOP + PLOT_H - 49 / 60 * PLOT_H, abs=0.05)
+    assert '<text class="axis-title"' in figure
+    assert ">seconds from the intended start (s)</text>" in figure
+    assert ">p99 latency (ms)</text>" in figure
+    # Both runs applied slow over 3-6 s: one band, named once, both windows in its title.
+    band = re.findall(r'<g class="band"><title>([^<]+)</title><rect x="([\d.]+)"', figure)
+    assert band == [("slow: baseline 3-6 s, candidate 3-6 s", f"{LEFT + 0.3 * PLOT_W:.1f}")]
+    assert re.search(r'<g class="band">.*?>slow</text></g>', figure)
+    hover = _chart_data(figure)
+    named = {series["n"]: series for series in hover["series"]}
+    assert named["baseline"]["y"] == [20.0 + t for t in range(10)]
+    assert named["candidate"]["x"] == [0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 7.5, 8.5, 9.5]
+    assert named["candidate"]["y"] == [40, 41, 42, 43, 44, None, 47, 48, 49]
+    assert {series["u"] for series in hover["series"]} == {"ms"}
+
     page = render_compare_html(compare_runs(baseline, candidate, Tolerance()))
-    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert figure in page
+    assert HOVER_SCRIPT in page
+    assert STYLE in page
+    assert not re.search(r"\b(src|href)\s*=", page, re.IGNORECASE)
+    assert "http://" not in page
+    assert "https://" not in page
 
 
-@pytest.mark.parametrize(
-    ("top", "ticks"),
-    [(49, [0, 10, 20, 30, 40, 50]), (12, [0, 2, 4, 6, 8, 10, 12]), (0.3, [0, 0.05, 0.1,
-     0.15, 0.2, 0.25, 0.3]), (0, [0, 1])],
-)  # fmt: skip
-def test_nice_ticks(top: float, ticks: list[float]) -> None:
-    assert nice_ticks(top) == pytest.approx(ticks)
+def test_faults_apart_are_named_with_their_run_and_an_open_one_runs_to_the_end(
+    tmp_path: Path,
+) -> None:
+    cand = _results()
+    cand["faults"] = [
+        {"name": "slow", "actual_start_s": 7.0, "actual_end_s": 8.0},
+        {"name": "down", "actual_start_s": 8.5, "actual_end_s": None},
+    ]
+    baseline = load_run(_save(tmp_path / "a", _results()))
+    candidate = load_run(_save(tmp_path / "b", cand))
+
+    figure = p99_chart(baseline, candidate)
+
+    titles = re.findall(r'<g class="band"><title>([^<]+)</title>', figure)
+    assert titles == [
+        "baseline slow: 3-6 s",
+        "candidate slow: 7-8 s",
+        "candidate down: 8.5-the end s",
+    ]
+    widths = re.findall(r'<g class="band"><title>[^<]+</title><rect [^>]*width="([\d.]+)"', figure)
+    assert float(widths[2]) == pytest.approx(1.5 / 10 * PLOT_W, abs=0.05)
+    assert ">candidate: slow</text>" in figure
+
+
+def test_a_chart_with_no_seconds_says_so(tmp_path: Path) -> None:
+    empty = _results()
+    empty["timeline"] = []
+    baseline = load_run(_save(tmp_path / "a", empty))
+    candidate = load_run(_save(tmp_path / "b", copy.deepcopy(empty)))
+
+    assert p99_chart(baseline, candidate) == "<p>Neither run has per-second latencies to draw.</p>"
+    one_sided = p99_chart(baseline, load_run(_save(tmp_path / "c", _results())))
+    assert set(_lines(one_sided)) == {"candidate"}
+    assert "The baseline run has no per-second latencies to draw." in one_sided
 
 
 def test_loaded_run_keeps_the_figures_compared(tmp_path: Path) -> None:
