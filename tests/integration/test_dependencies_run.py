@@ -33,8 +33,14 @@ def _docker_or_skip() -> None:
         pytest.skip(f"docker backend unavailable: {reason}")
 
 
-def _verdicts(result: RunResult) -> list[tuple[str, str, bool]]:
-    return [(r.budget.expression, r.budget.phase, r.passed) for r in result.budgets]
+def _verdicts(result: RunResult) -> list[str]:
+    """Why a run did not pass: its notes and each broken budget with what was observed."""
+    broken = [
+        f"{r.budget.expression} [{r.budget.phase}]: observed {r.observed} {r.note}".rstrip()
+        for r in result.budgets
+        if not r.passed
+    ]
+    return result.notes + broken
 
 
 @pytest.mark.parametrize("backend", ["process", "docker"])
