@@ -76,21 +76,31 @@ provision_toxiproxy() {
 }
 
 # Off-the-shelf model servers for the integration tests (MLServer with scikit-learn), in a venv of
-# their own. Without them those tests skip and say why; the harness itself does not need them.
+# their own. It lives in the user's cache, named by a hash of its requirements, so every clone on
+# this machine shares one install; .tools/venvs/mlserver links to it. Without it those tests skip
+# and say why; the harness itself does not need them.
 provision_model_servers() {
-    local venv="$root/.tools/venvs/mlserver" stamp want python
-    stamp="$venv/.installed"
-    want="$(sha256sum scripts/model-servers.txt | cut -d' ' -f1)"
-    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-        return 0
+    local link="$root/.tools/venvs/mlserver" cache want venv python
+    want="$(sha256sum scripts/model-servers.txt | cut -c1-16)"
+    cache="${XDG_CACHE_HOME:-$HOME/.cache}/serving-chaos/venvs"
+    venv="$cache/mlserver-$want"
+    if [ ! -f "$venv/.installed" ]; then
+        python="$(find_python)" || { say "no Python >= 3.11 for the model-server venv; skipping it"; return 0; }
+        say "installing off-the-shelf model servers for the tests into $venv"
+        rm -rf "$venv"
+        mkdir -p "$cache"
+        if "$python" -m venv "$venv" \
+            && "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/model-servers.txt; then
+            touch "$venv/.installed"
+        else
+            say "could not install the model servers (no package index?); their tests will skip"
+            return 0
+        fi
     fi
-    python="$(find_python)" || { say "no Python >= 3.11 for the model-server venv; skipping it"; return 0; }
-    say "installing off-the-shelf model servers for the tests into .tools/venvs/mlserver"
-    if "$python" -m venv "$venv" \
-        && "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/model-servers.txt; then
-        echo "$want" > "$stamp"
-    else
-        say "could not install the model servers (no package index?); their tests will skip"
+    if [ "$(readlink "$link" 2>/dev/null)" != "$venv" ]; then
+        mkdir -p "$(dirname "$link")"
+        rm -rf "$link"
+        ln -s "$venv" "$link"
     fi
 }
 
