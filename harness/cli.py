@@ -1,5 +1,5 @@
-"""`serving-chaos`: run scenarios, compare two runs, drive standalone load, serve the reference
-endpoint and stubs.
+"""`serving-chaos`: run scenarios, compare two runs, explore fault schedules, drive standalone
+load, serve the reference endpoint and stubs.
 
 Exit codes: 0 every budget held, 1 a budget was violated (or the run was invalid, or `compare`
 found a regression), 2 bad usage, an invalid scenario or a missing tool, 3 the topology could
@@ -30,6 +30,8 @@ from harness.system.backends import BACKENDS
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
+
+    from harness.explore import Example
 
 __all__ = ["build_parser", "main"]
 
@@ -198,6 +200,92 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_PASSED if comparison.verdict == "NO REGRESSION" else EXIT_VIOLATED
 
 
+def _cmd_explore(args: argparse.Namespace) -> int:
+    from harness.explore import (
+        FLAKY,
+        FOUND,
+        ExampleLog,
+        ExploreOptions,
+        describe_schedule,
+        explore,
+        load_palette,
+        parse_time_limit,
+        write_exploration,
+    )
+    from harness.scenario import load_scenario
+    from harness.system import HostSettings
+
+    if args.max_examples < 1:
+        raise UsageError(f"expected --max-examples >= 1 but got {args.max_examples}")
+    time_limit_s = parse_time_limit(args.time_limit)
+    scenario = load_scenario(args.scenario)
+    palette = load_palette(args.palette, scenario)
+    report_dir: Path = args.report_dir
+    options = ExploreOptions(
+        max_examples=args.max_examples,
+        time_limit_s=time_limit_s,
+        seed=args.seed,
+        database=args.database,
+    )
+    err = Console(stderr=True, soft_wrap=True)
+    out = Console(soft_wrap=True)
+    err.print(
+        f"serving-chaos: exploring {scenario.name} with palette {palette.name}: up to "
+        f"{args.max_examples} examples of {palette.run_s:g}s, at most {len(palette.options)} "
+        f"fault choices, {palette.max_faults} at once, within {time_limit_s:g}s",
+        markup=False,
+        highlight=False,
+    )
+    log = ExampleLog(report_dir / "explore.jsonl")
+
+    def say(example: Example) -> None:
+        log.write(example)
+        err.print(example.line(), markup=False, highlight=False)
+
+    try:
+        exploration = explore(
+            scenario,
+            palette,
+            options,
+            backend=args.backend,
+            settings=HostSettings.from_environment(compose=args.compose),
+            database_root=args.database or report_dir / "examples",
+            say=say,
+        )
+    finally:
+        log.close()
+    command = f"serving-chaos explore {args.scenario} --palette {args.palette}"
+    written = write_exploration(
+        exploration, report_dir, command=command, original_text=args.scenario.read_text()
+    )
+    timing = f"{exploration.runs} examples in {exploration.elapsed_s:.0f}s"
+    if exploration.timed_out:
+        timing += f", time limit reached: {exploration.skipped} more drawn examples declined"
+    for note in exploration.notes:
+        err.print(f"serving-chaos: {note}", markup=False, highlight=False)
+    if exploration.dropped_budgets:
+        err.print(
+            "serving-chaos: budgets on the scenario's own fault windows were left out: "
+            + ", ".join(exploration.dropped_budgets),
+            markup=False,
+            highlight=False,
+        )
+    smallest = describe_schedule(exploration.minimal or ())
+    if exploration.outcome == FOUND:
+        out.print(f"FOUND: {smallest} ({timing})", markup=False, highlight=False)
+    elif exploration.outcome == FLAKY:
+        out.print(
+            f"FLAKY: {smallest} broke a budget once and held on the rerun; not reported as "
+            f"found ({timing})",
+            markup=False,
+            highlight=False,
+        )
+    else:
+        out.print(f"no failure found in {timing}", markup=False, highlight=False)
+    out.print("wrote " + ", ".join(map(str, written)), markup=False, highlight=False)
+    return EXIT_VIOLATED if exploration.outcome in (FOUND, FLAKY) else EXIT_PASSED
+
+
 def _cmd_load(args: argparse.Namespace) -> int:
     from harness.loadgen.command import run_load
 
@@ -314,6 +402,62 @@ def _add_compare_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
     compare.set_defaults(handler=_cmd_compare)
 
 
+def _add_explore_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    explore = commands.add_parser(
+        "explore",
+        help="search fault schedules from a palette for one that breaks a budget, and shrink "
+        "it to a minimal scenario file",
+        description="Bring the scenario's system up once and let Hypothesis draw fault "
+        "schedules from the palette; each example is a short run of the scenario with the "
+        "drawn faults in place of its own, judged by its budgets. A broken budget is run once "
+        "more and, if it breaks again, shrunk to the smallest schedule that still breaks it "
+        "(fewer faults, shorter, milder, earlier), written as DIR/minimal.yaml, a complete "
+        "scenario that `serving-chaos run` reproduces, with its results.json and report.html. "
+        "Every run is logged to DIR/explore.jsonl. Exit 0 no failure found, 1 a failure found "
+        "(or FLAKY: failures broke once but none again on its rerun; the smallest written as "
+        "DIR/flaky.yaml), 2 bad usage, an invalid scenario or palette, 3 the system could not "
+        "be brought up.",
+    )
+    explore.add_argument("scenario", type=Path, help="scenario YAML file")
+    explore.add_argument(
+        "--palette", type=Path, required=True, help="palette YAML file: what faults to draw"
+    )
+    explore.add_argument(
+        "--max-examples",
+        type=int,
+        default=50,
+        help="schedules to generate at most; shrinking runs come on top (default 50)",
+    )
+    explore.add_argument(
+        "--time-limit",
+        default="10m",
+        help="the whole search, shrinking included: 90s, 10m, 1h (default 10m)",
+    )
+    explore.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="repeat a search exactly (Hypothesis then neither reads nor writes --database)",
+    )
+    explore.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path("reports/explore"),
+        help="where explore.jsonl, explore.json, minimal.yaml and its reports go "
+        "(default reports/explore)",
+    )
+    explore.add_argument(
+        "--database",
+        type=Path,
+        default=None,
+        help="where Hypothesis keeps failures so the next search tries them first "
+        "(default REPORT_DIR/examples)",
+    )
+    explore.add_argument("--backend", choices=BACKENDS, default="auto", help="as for run")
+    explore.add_argument("--compose", type=Path, default=None, help="as for run")
+    explore.set_defaults(handler=_cmd_explore)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from harness.servers import endpoint, stub
 
@@ -376,6 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     certify.set_defaults(handler=_cmd_certify)
 
     _add_compare_parser(commands)
+    _add_explore_parser(commands)
 
     load = commands.add_parser("load", help="standalone open-loop (or closed-loop) load")
     from harness.loadgen.options import add_arguments as add_load_arguments

@@ -104,7 +104,9 @@ def _resolve(config: pytest.Config) -> ChaosSettings:
     )
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    _hypothesis_profiles(config)
     config.addinivalue_line(
         "markers",
         "chaos_scenario(path): run this scenario file (relative to the test file) for the "
@@ -112,6 +114,18 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[_SETTINGS] = _resolve(config)
     config.stash[_VERDICTS] = _Verdicts()
+
+
+def _hypothesis_profiles(config: pytest.Config) -> None:
+    """Register the Hypothesis profiles ``serving-chaos-ci`` and ``serving-chaos-deep`` before
+    Hypothesis's own plugin loads the one ``--hypothesis-profile`` names. Only then: importing
+    Hypothesis costs a test session that does not use it. ``faults.strategies`` registers them
+    too, for a conftest that loads one itself."""
+    profile = config.getoption("--hypothesis-profile", default=None)
+    if isinstance(profile, str) and profile.startswith("serving-chaos-"):
+        from faults.strategies import register_profiles
+
+        register_profiles()
 
 
 def pytest_report_header(config: pytest.Config) -> str:
