@@ -1,5 +1,5 @@
-"""`serving-chaos`: run scenarios, compare two runs, explore fault schedules, drive standalone
-load, serve the reference endpoint and stubs.
+"""`serving-chaos`: run scenarios, compare two runs, explore fault schedules, import an incident
+from its logs, drive standalone load, serve the reference endpoint and stubs.
 
 Exit codes: 0 every budget held, 1 a budget was violated (or the run was invalid, or `compare`
 found a regression), 2 bad usage, an invalid scenario or a missing tool, 3 the topology could
@@ -458,6 +458,95 @@ def _add_explore_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
     explore.set_defaults(handler=_cmd_explore)
 
 
+def _cmd_incident_import(args: argparse.Namespace) -> int:
+    from harness.incident.scale import window
+    from harness.incident.sources import parse_fields
+    from harness.incident.write import ImportOptions, import_incident, summary_lines
+
+    if args.max_bad_lines is not None and args.max_bad_lines < 0:
+        raise UsageError(f"expected --max-bad-lines >= 0 but got {args.max_bad_lines}")
+    options = ImportOptions(
+        source=args.source,
+        out=args.out,
+        format=args.format,
+        window=window(args.from_, args.to),
+        speed=args.speed,
+        drop_bodies=args.drop_bodies,
+        fields=parse_fields(args.field),
+        max_bad_lines=args.max_bad_lines,
+        prom_errors=args.prom_errors,
+        prom_latency=args.prom_latency,
+    )
+    for line in summary_lines(import_incident(options)):
+        print(line)
+    return 0
+
+
+def _add_incident_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    incident = commands.add_parser(
+        "incident", help="turn a production incident's logs into a replayable scenario"
+    )
+    actions = incident.add_subparsers(dest="incident_command", required=True, metavar="ACTION")
+    imported = actions.add_parser(
+        "import",
+        help="import an access log, request log table or Prometheus answer as a scenario",
+        description="Read an incident source and write DIR/scenario.yaml (the traffic as a "
+        "per-second trace in DIR/trace.csv, candidate fault windows as comments), "
+        "DIR/signature.json (per second: rate, error rate by status class, p50/p99) and, "
+        "when the source has request bodies, DIR/payloads.jsonl. Exit 0 written, 2 bad "
+        "usage or unreadable input.",
+    )
+    imported.add_argument("source", type=Path, help="the incident source file")
+    imported.add_argument(
+        "--format",
+        choices=("auto", "combined", "jsonl", "inference-table", "prometheus"),
+        default="auto",
+        help="source format (default auto: guessed from the name and first line)",
+    )
+    imported.add_argument(
+        "--from",
+        dest="from_",
+        default=None,
+        help="keep requests from this time (ISO 8601 or epoch)",
+    )
+    imported.add_argument(
+        "--to", default=None, help="keep requests before this time (ISO 8601 or epoch)"
+    )
+    imported.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="divide the time axis by X (rates times X, total requests kept; default 1)",
+    )
+    imported.add_argument(
+        "--drop-bodies", action="store_true", help="do not keep request bodies as payload samples"
+    )
+    imported.add_argument(
+        "--field",
+        action="append",
+        default=[],
+        metavar="NAME=KEY",
+        help="JSON lines field names, e.g. timestamp=ts,status=code,latency=dur_ms (ms)",
+    )
+    imported.add_argument(
+        "--max-bad-lines",
+        type=int,
+        default=None,
+        help="fail when more lines than this are unreadable (default: more than 5%% of lines)",
+    )
+    imported.add_argument(
+        "--prom-errors", type=Path, default=None, help="Prometheus answer of the error ratio (0-1)"
+    )
+    imported.add_argument(
+        "--prom-latency",
+        type=Path,
+        default=None,
+        help="Prometheus answer of a latency quantile in seconds",
+    )
+    imported.add_argument("--out", type=Path, required=True, help="where the scenario goes")
+    imported.set_defaults(handler=_cmd_incident_import)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from harness.servers import endpoint, stub
 
@@ -521,6 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_compare_parser(commands)
     _add_explore_parser(commands)
+    _add_incident_parser(commands)
 
     load = commands.add_parser("load", help="standalone open-loop (or closed-loop) load")
     from harness.loadgen.options import add_arguments as add_load_arguments
