@@ -6,9 +6,11 @@ status class (shares of the requests with a known status: ``2xx``, ``4xx`` witho
 
 Baseline: the median, over the first ``BASELINE_SHARE`` of the seconds (at least one), of the
 error rate (429 plus 5xx) and of p99. A second is anomalous when its error rate exceeds the
-baseline by more than ``ERROR_MARGIN`` (5 percentage points) or its p99 exceeds
-``LATENCY_FACTOR`` (3) times the baseline p99. Consecutive anomalous seconds form a candidate
-fault window.
+baseline by more than ``ERROR_MARGIN`` (5 percentage points) or its p99 exceeds both
+``LATENCY_FACTOR`` (3) times the baseline p99 and the baseline p99 plus ``LATENCY_FLOOR_MS``
+(50 ms, so that a fast endpoint's millisecond jitter is not an incident). Consecutive
+anomalous seconds form a candidate fault window. The same rule judges a replay
+(:mod:`harness.incident.reproduce`).
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ __all__ = [
     "BASELINE_SHARE",
     "ERROR_MARGIN",
     "LATENCY_FACTOR",
+    "LATENCY_FLOOR_MS",
     "Baseline",
     "CandidateWindow",
     "Second",
+    "anomaly",
     "baseline",
     "candidate_windows",
     "per_second",
@@ -37,6 +41,7 @@ __all__ = [
 BASELINE_SHARE = 0.25
 ERROR_MARGIN = 0.05
 LATENCY_FACTOR = 3.0
+LATENCY_FLOOR_MS = 50.0
 CLASSES = ("2xx", "4xx", "429", "5xx")
 
 
@@ -140,14 +145,15 @@ def baseline(seconds: Sequence[Second]) -> Baseline:
     )
 
 
-def _reasons(second: Second, base: Baseline) -> tuple[str, ...]:
+def anomaly(second: Second, base: Baseline) -> tuple[str, ...]:
+    """Why ``second`` broke the baseline (``errors``, ``latency``), or nothing if it did not."""
     reasons: list[str] = []
     if second.rate > 0 and second.failing > base.error_rate + ERROR_MARGIN:
         reasons.append("errors")
     if (
         base.p99_ms is not None
         and second.p99_ms is not None
-        and second.p99_ms > LATENCY_FACTOR * base.p99_ms
+        and second.p99_ms > max(LATENCY_FACTOR * base.p99_ms, base.p99_ms + LATENCY_FLOOR_MS)
     ):
         reasons.append("latency")
     return tuple(reasons)
@@ -158,7 +164,7 @@ def candidate_windows(seconds: Sequence[Second], base: Baseline) -> tuple[Candid
     windows: list[CandidateWindow] = []
     run: list[tuple[Second, tuple[str, ...]]] = []
     for second in (*seconds, None):
-        reasons = _reasons(second, base) if second is not None else ()
+        reasons = anomaly(second, base) if second is not None else ()
         if second is not None and reasons:
             run.append((second, reasons))
             continue

@@ -19,11 +19,13 @@ from typing import Any
 import yaml
 
 from harness.errors import UsageError
+from harness.incident.reproduce import DEFAULT_MIN_OVERLAP, DEFAULT_TOLERANCE_S
 from harness.incident.scale import Window, compress, cut, describe_time, sort_observations
 from harness.incident.signature import (
     BASELINE_SHARE,
     ERROR_MARGIN,
     LATENCY_FACTOR,
+    LATENCY_FLOOR_MS,
     Baseline,
     CandidateWindow,
     Second,
@@ -142,6 +144,11 @@ def _scenario_text(options: ImportOptions, result: Imported, name: str) -> str:
             "duration_s": len(rates),
             "arrivals": {"shape": "trace", "file": "trace.csv", "kind": "rates"},
         },
+        "incident": {
+            "signature": "signature.json",
+            "tolerance_s": DEFAULT_TOLERANCE_S,
+            "min_overlap": DEFAULT_MIN_OVERLAP,
+        },
     }
     header = [
         f"# Imported by `serving-chaos incident import` from {options.source}.",
@@ -159,12 +166,17 @@ def _scenario_text(options: ImportOptions, result: Imported, name: str) -> str:
     header.append("#")
     header.append("# Candidate fault windows (seconds of this replay where the source broke its")
     header.append(
-        f"# own baseline: error rate {ERROR_MARGIN:.0%} points above, or p99 {LATENCY_FACTOR:g}x):"
+        f"# own baseline: error rate {ERROR_MARGIN:.0%} points above, or p99 "
+        f"{LATENCY_FACTOR:g}x and {LATENCY_FLOOR_MS:g} ms above):"
     )
     header.extend(_window_comment(w, result) for w in result.windows)
     if not result.windows:
         header.append("#   (none)")
     header.append("# Map them to faults: faults: [{name, type, target, start_s, duration_s}].")
+    header.append(
+        "# `serving-chaos run` compares the replay with signature.json (section incident:) and"
+    )
+    header.append("# says whether it reproduced the incident.")
     body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=None)
     budgets = "\n".join(
         [
@@ -209,7 +221,8 @@ def _signature_document(options: ImportOptions, result: Imported) -> dict[str, A
             "definition": (
                 f"median over the first {BASELINE_SHARE:.0%} of busy seconds; a second is "
                 f"anomalous when 429+5xx share > baseline + {ERROR_MARGIN:g} or "
-                f"p99 > {LATENCY_FACTOR:g} x baseline p99"
+                f"p99 > max({LATENCY_FACTOR:g} x baseline p99, baseline p99 + "
+                f"{LATENCY_FLOOR_MS:g} ms)"
             ),
             "error_rate": _number(result.baseline.error_rate),
             "p99_ms": _number(result.baseline.p99_ms)

@@ -19,6 +19,7 @@ from typing import Any
 from harness.report.assets import HOVER_SCRIPT, STYLE
 from harness.report.charts import render_chart
 from harness.report.figures import Absent, figures
+from harness.report.incident import incident_section
 from harness.report.spans import (
     as_list,
     as_map,
@@ -294,6 +295,7 @@ def render_html(data: Mapping[str, Any]) -> str:
 {_header(data, title)}
 {_findings(data)}{_budgets(data)}
 {_scenario(data)}
+{incident_section(data)}
 {_charts(data)}
 {_phases(data)}
 {_hops(data)}{_client(data)}

@@ -16,6 +16,7 @@ __all__ = [
     "aborted_line",
     "explain_failures",
     "hop_lines",
+    "incident_lines",
     "print_verdict",
     "render_text",
     "verdict_table",
@@ -74,6 +75,46 @@ def explain_failures(result: RunResult) -> list[str]:
     return lines
 
 
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def incident_lines(result: RunResult, context: int = 2) -> list[str]:
+    """The replay against its source: the verdict, then the seconds in and around the windows
+    where either broke its baseline, source and replay side by side (* marks a broken second);
+    every second is in results.json and the report."""
+    found = result.incident
+    if found is None:
+        return []
+    rows = found["seconds"]
+    bad = {
+        i for i, row in enumerate(rows) if row["source"]["anomalous"] or row["replay"]["anomalous"]
+    }
+    shown = sorted(
+        {i + d for i in bad for d in range(-context, context + 1)} & set(range(len(rows)))
+    )
+    lines = [found["summary"]]
+    if not shown:
+        return lines
+    lines.append(f"{'t':>5}  {'source err':>10} {'p99 ms':>8}  {'replay err':>10} {'p99 ms':>8}")
+    previous = None
+    for i in shown:
+        if previous is not None and i != previous + 1:
+            lines.append(f"{'...':>5}")
+        source, replay = rows[i]["source"], rows[i]["replay"]
+        lines.append(
+            f"{i:>5}  {_share(source['error_rate']):>10} {_ms(source['p99_ms']):>8}"
+            f"{'*' if source['anomalous'] else ' '} {_share(replay['error_rate']):>10} "
+            f"{_ms(replay['p99_ms']):>8}{'*' if replay['anomalous'] else ''}"
+        )
+        previous = i
+    return lines
+
+
 def aborted_line(aborted: dict[str, Any]) -> str:
     """Why a run stopped early: the abort_on_fail budget that broke, when, and with what."""
     return (
@@ -89,6 +130,8 @@ def render_text(result: RunResult, width: int = 110) -> str:
     console = Console(file=io.StringIO(), width=width, record=True, color_system=None)
     console.print(verdict_table(result))
     for line in explain_failures(result):
+        console.print(line, markup=False)
+    for line in incident_lines(result):
         console.print(line, markup=False)
     return console.export_text()
 
@@ -108,6 +151,8 @@ def print_verdict(result: RunResult, console: Console) -> None:
         console.print(line, markup=False)
     for line in explain_failures(result):
         console.print(Text(line, style="red"))
+    for line in incident_lines(result):
+        console.print(line, markup=False)
 
 
 def hop_lines(result: RunResult) -> list[str]:

@@ -24,8 +24,9 @@ from typing import Any
 from faults import Crash, FaultWindow, Stop
 from faults.driver import drive_faults
 from harness.errors import ChaosError, HarnessServiceLost
+from harness.incident.reproduce import compare
 from harness.loadgen.histograms import Bucket
-from harness.loadgen.recorder import Recorder, Seconds
+from harness.loadgen.recorder import Recorder, Seconds, timeline_row
 from harness.loadgen.shapes import Shape
 from harness.loadgen.stats import GeneratorStats
 from harness.report import write_reports
@@ -46,6 +47,7 @@ from harness.run.series import RunSeries
 from harness.scenario import Budget, Scenario
 from harness.scenario.budgets import DROPPED
 from harness.scenario.clients import resolve_client
+from harness.scenario.spec import IncidentSpec
 from harness.system import HostSettings, Topology, backend_for, bring_up, open_backend
 from harness.system.spec import ENDPOINT
 from harness.system.topology import describe_death
@@ -448,6 +450,7 @@ def run_on(
     notes = _notes(scenario, drive.stats, watch)
     buckets = Seconds(recorder.buckets)
     usage = resources.report(_spans(clock, len(scenario.faults), run_s))
+    incident = None if scenario.incident is None else _reproduction(scenario.incident, buckets)
     result = RunResult(
         scenario=scenario.name,
         backend=topology.backend,
@@ -477,6 +480,7 @@ def run_on(
         dependencies=hops.dependencies,
         endpoint_hop=hops.endpoint,
         client=client,
+        incident=incident,
         resources=usage,
         aborted=abort.to_json(),
         series=series.to_json(),
@@ -491,6 +495,16 @@ def run_on(
             result=result,
         )
     return result
+
+
+def _reproduction(incident: IncidentSpec, buckets: Seconds) -> dict[str, Any]:
+    """The replay's seconds against the incident's source: results.json's ``incident``."""
+    return compare(
+        incident.signature,
+        (timeline_row(bucket) for bucket in buckets),
+        tolerance_s=incident.tolerance_s,
+        min_overlap=incident.min_overlap,
+    ).to_json()
 
 
 def run_scenario(

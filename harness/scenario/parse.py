@@ -27,6 +27,7 @@ from faults import (
 from faults.http import HTTP_FAULT_KINDS, Abort, Delay, Fixed, HttpFaultSpec, fault_from_json
 from faults.network import STREAMS
 from harness.errors import ScenarioError, UsageError
+from harness.incident.reproduce import DEFAULT_MIN_OVERLAP, DEFAULT_TOLERANCE_S, read_signature
 from harness.loadgen.engine import ENGINES
 from harness.loadgen.shapes import Constant, Poisson, Ramp, Shape, Sine, Step
 from harness.loadgen.trace import read_trace
@@ -42,7 +43,7 @@ from harness.scenario.budgets import (
 from harness.scenario.clients import ClientSpec, resolve_client
 from harness.scenario.dependencies import read_dependencies
 from harness.scenario.reader import Reader
-from harness.scenario.spec import LoadSpec, Scenario
+from harness.scenario.spec import IncidentSpec, LoadSpec, Scenario
 from harness.scenario.targets import ATTRIBUTES, FAULT_KINDS, NETWORK_KINDS, targets_of
 from harness.servers.endpoint.config import UPSTREAM_NAMES, EndpointConfig
 from harness.system.spec import (
@@ -82,6 +83,7 @@ def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
         "target",
         "dependencies",
         "client",
+        "incident",
         "load",
         "faults",
         "budgets",
@@ -109,6 +111,7 @@ def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
         target=target,
         dependencies=dependencies,
         client=None if doc.get("client") is None else _client(reader, doc["client"], base),
+        incident=None if doc.get("incident") is None else _incident(reader, doc["incident"], base),
     )
     _check_windows_fit(reader, scenario)
     surges = [i for i, f in enumerate(scenario.faults) if isinstance(f.fault, Surge)]
@@ -187,6 +190,31 @@ def _client(reader: Reader, raw: Any, base: Path) -> ClientSpec:
     except UsageError as exc:
         raise reader.error("client.callable", str(exc)) from exc
     return spec
+
+
+def _incident(reader: Reader, raw: Any, base: Path) -> IncidentSpec:
+    doc = reader.mapping(raw, "incident")
+    reader.known_keys(doc, "incident", {"signature", "tolerance_s", "min_overlap"})
+    path = base / reader.text(doc, "signature", "incident")
+    try:
+        signature = read_signature(path)
+    except ValueError as exc:
+        raise reader.error("incident.signature", str(exc)) from exc
+    overlap = reader.number(
+        doc, "min_overlap", "incident", default=DEFAULT_MIN_OVERLAP, minimum=0, exclusive=True
+    )
+    if overlap > 1:
+        raise reader.error(
+            "incident.min_overlap", f"expected min_overlap <= 1 but got min_overlap={overlap}"
+        )
+    return IncidentSpec(
+        signature,
+        str(path),
+        reader.number(
+            doc, "tolerance_s", "incident", default=DEFAULT_TOLERANCE_S, minimum=0, integer=True
+        ),
+        overlap,
+    )
 
 
 def _endpoint(reader: Reader, raw: Any) -> EndpointConfig:

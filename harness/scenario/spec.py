@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from faults import HttpError, ResourceLimit, ScheduledFault, Surge
+from harness.incident.reproduce import DEFAULT_MIN_OVERLAP, DEFAULT_TOLERANCE_S, SourceSignature
 from harness.loadgen.shapes import Constant, Shape, Spike
 from harness.scenario.budgets import Budget
 from harness.scenario.clients import ClientSpec
@@ -17,7 +18,7 @@ from harness.system.spec import (
     SystemSpec,
 )
 
-__all__ = ["EndpointSpec", "LoadSpec", "Scenario"]
+__all__ = ["EndpointSpec", "IncidentSpec", "LoadSpec", "Scenario"]
 
 # A scenario's `endpoint:` section is the reference endpoint's own configuration; the wiring
 # fills in where it listens and how it reaches its upstreams.
@@ -46,6 +47,17 @@ class LoadSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class IncidentSpec:
+    """The incident a scenario replays: its source's signature and how closely the replay's
+    anomalous seconds must match it (:mod:`harness.incident.reproduce`)."""
+
+    signature: SourceSignature
+    path: str
+    tolerance_s: int = DEFAULT_TOLERANCE_S
+    min_overlap: float = DEFAULT_MIN_OVERLAP
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     load: LoadSpec
@@ -58,6 +70,8 @@ class Scenario:
     dependencies: tuple[Dependency, ...] = REFERENCE_DEPENDENCIES
     # The user's own client under test; None: the harness's own HTTP engine sends the load.
     client: ClientSpec | None = None
+    # An imported incident's signature: the run then says whether it reproduced it.
+    incident: IncidentSpec | None = None
 
     @property
     def needs_limits(self) -> bool:

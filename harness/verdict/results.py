@@ -185,6 +185,8 @@ class RunResult:
     endpoint_hop: dict[str, Any] | None = None
     # The client under test: its callable, calls, failures by class and run-wide measures.
     client: dict[str, Any] | None = None
+    # An imported incident's replay against its source: the "reproduced" verdict and per second.
+    incident: dict[str, Any] | None = None
     # The endpoint service's CPU and memory: what they are a percent of, and per phase.
     resources: dict[str, Any] | None = None
     # A budget with abort_on_fail that broke mid-run: {"budget", "phase", "observed", "at_s"}.
@@ -243,6 +245,7 @@ class RunResult:
             "dependencies": self.dependencies,
             "endpoint_hop": self.endpoint_hop,
             "client": self.client,
+            "incident": self.incident,
             "resources": self.resources,
             "aborted": self.aborted,
             "budgets": [result.to_json() for result in self.budgets],
