@@ -64,7 +64,8 @@ def _run_side_by_side(scenarios: dict[str, Path], out: Path) -> dict[str, tuple[
 
 def _reproduced(results: Any) -> bool:
     found = results["incident"]
-    assert found is not None and found["seconds"], "the run compared nothing with its source"
+    assert found is not None, "the run did not compare itself with its source"
+    assert found["seconds"], "the run compared no second with its source"
     return bool(found["reproduced"])
 
 
@@ -73,7 +74,8 @@ def _check(name: str, runs: dict[str, tuple[int, Any, str]]) -> None:
     assert code == 1, f"{name}: the incident's own configuration should break its budgets"
     assert _reproduced(results), results["incident"]["summary"]
     assert results["incident"]["rule"]["recall"] >= 0.7
-    assert 'id="chart-incident-error-rate"' in report and "reproduced</span>" in report
+    assert 'id="chart-incident-error-rate"' in report
+    assert "reproduced</span>" in report
 
     code, results, report = runs["resilient"]
     assert code == 0, f"{name}: the resilient configuration should hold its budgets: " + str(
@@ -101,7 +103,9 @@ def _without_faults(scenario: Path, out: Path) -> Path:
     doc = yaml.safe_load(scenario.read_text())
     doc["name"] += "-no-fault"
     doc.pop("faults")
-    doc["load"]["arrivals"]["file"] = str(scenario.parent / doc["load"]["arrivals"]["file"])
+    load = doc["load"]
+    load["arrivals"]["file"] = str(scenario.parent / load["arrivals"]["file"])
+    load["body_file"] = str(scenario.parent / load["body_file"])
     doc["incident"]["signature"] = str(scenario.parent / doc["incident"]["signature"])
     path = out / "no_fault.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -136,7 +140,8 @@ def test_a_scale_up_lagging_a_launch_surge(tmp_path: Path) -> None:
     _check("launch_surge", runs)
     # Why: the scaler added units only after the throttling had begun.
     provisioned = [p[1] for p in runs["default"][1]["series"]["provisioned"]]
-    assert provisioned[0] == 2 and max(provisioned) > 2
+    assert provisioned[0] == 2
+    assert max(provisioned) > 2
 
 
 @pytest.mark.parametrize("incident", [i.folder for i in INCIDENTS])
@@ -149,6 +154,7 @@ def test_the_committed_sources_are_what_the_script_writes(incident: str) -> None
         assert written <= ours, f"not committed: {sorted(written - ours)}"
         assert comparison.diff_files == [], f"differ from the script's output: {comparison}"
         imported = filecmp.dircmp(fresh / incident / "imported", HERE / incident / "imported")
-        assert imported.diff_files == [] and imported.left_only == []
+        assert imported.diff_files == []
+        assert imported.left_only == []
     finally:
         shutil.rmtree(fresh, ignore_errors=True)

@@ -1,10 +1,11 @@
 """``serving-chaos incident import``: a source turned into DIR/scenario.yaml, DIR/trace.csv,
 DIR/signature.json and, when the source has request bodies, DIR/payloads.jsonl.
 
-The load is the existing ``trace`` arrival shape with per-second rates (``kind: rates``): every
-source is reduced to weighted requests per second, which also covers sampled tables and
-aggregated metrics. Budgets are left to the user; the candidate fault windows are written as
-comments to map to faults.
+The load is the existing ``trace`` arrival shape: each request's start time (``kind:
+timestamps``) where the source has every request (each of weight 1; times stamped to the whole
+second are spread evenly over it), else weighted requests per second (``kind: rates``) for
+sampled tables and aggregated metrics. The signature is per replayed second either way. Budgets
+are left to the user; the candidate fault windows are written as comments to map to faults.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,9 @@ __all__ = [
     "ImportOptions",
     "Imported",
     "import_incident",
+    "spread_whole_seconds",
     "summary_lines",
+    "trace_kind",
 ]
 
 # More than this share of unreadable lines (or more than --max-bad-lines) stops the import.
@@ -81,6 +84,7 @@ class Imported:
     end_s: float
     speed: float
     scenario: Path
+    trace_kind: str = "rates"
 
 
 def _check_bad(read: SourceRead, options: ImportOptions) -> None:
@@ -104,12 +108,46 @@ def _number(value: float) -> float | int:
     return int(rounded) if float(rounded).is_integer() else rounded
 
 
-def _write_trace(path: Path, seconds: Sequence[Second], speed: float) -> None:
-    lines = [
-        f"# Requests per second imported from the incident source (speed {speed:g}x).",
-        "second,rate",
-        *(f"{s.second},{_number(s.rate)}" for s in seconds),
-    ]
+def trace_kind(observations: Sequence[Observation]) -> str:
+    """``timestamps`` when the source has every request (each of weight 1), else ``rates``:
+    a sampled table or an aggregated metric only knows how many requests each second held."""
+    return "timestamps" if all(o.weight == 1.0 for o in observations) else "rates"
+
+
+def spread_whole_seconds(observations: Sequence[Observation]) -> tuple[Observation, ...]:
+    """Times stamped to the whole second (an access log's ``[10/Mar/2026:10:00:00 +0000]``)
+    spread evenly over their second: the ``n`` requests of a second start at ``(k + 0.5) / n``
+    into it, instead of all at once. Times with sub-second parts are kept as they are."""
+    if any(not float(o.time_s).is_integer() for o in observations):
+        return tuple(observations)
+    counts: dict[float, int] = {}
+    for o in observations:
+        counts[o.time_s] = counts.get(o.time_s, 0) + 1
+    seen: dict[float, int] = {}
+    spread = []
+    for o in observations:
+        k = seen.get(o.time_s, 0)
+        seen[o.time_s] = k + 1
+        spread.append(replace(o, time_s=o.time_s + (k + 0.5) / counts[o.time_s]))
+    return tuple(spread)
+
+
+def _write_trace(
+    path: Path, kind: str, replayed: Sequence[Observation], seconds: Sequence[Second], speed: float
+) -> None:
+    if kind == "timestamps":
+        lines = [
+            f"# Request start times imported from the incident source (speed {speed:g}x), in",
+            "# seconds of the replay; replayed relative to the first.",
+            "time_s",
+            *(f"{o.time_s:.6f}" for o in replayed),
+        ]
+    else:
+        lines = [
+            f"# Requests per second imported from the incident source (speed {speed:g}x).",
+            "second,rate",
+            *(f"{s.second},{_number(s.rate)}" for s in seconds),
+        ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -142,7 +180,8 @@ def _scenario_text(options: ImportOptions, result: Imported, name: str) -> str:
         "load": {
             "rate": _number(max(rates)),
             "duration_s": len(rates),
-            "arrivals": {"shape": "trace", "file": "trace.csv", "kind": "rates"},
+            "arrivals": {"shape": "trace", "file": "trace.csv", "kind": result.trace_kind},
+            **({"body_file": "payloads.jsonl"} if result.payloads else {}),
         },
         "incident": {
             "signature": "signature.json",
@@ -160,8 +199,8 @@ def _scenario_text(options: ImportOptions, result: Imported, name: str) -> str:
     ]
     if result.payloads:
         header.append(
-            f"# {result.payloads} request bodies in payloads.jsonl "
-            "(serving-chaos load --body-file payloads.jsonl sends them in turn)."
+            f"# {result.payloads} request bodies in payloads.jsonl, sent in turn "
+            "(load.body_file; any 2xx answer is a success)."
         )
     header.append("#")
     header.append("# Candidate fault windows (seconds of this replay where the source broke its")
@@ -276,9 +315,9 @@ def import_incident(options: ImportOptions) -> Imported:
     ordered, late = sort_observations(read.observations)
     kept = cut(ordered, options.window, str(options.source))
     start = options.window.start_s if options.window.start_s is not None else kept[0].time_s
-    seconds = per_second(compress(kept, options.speed, start))
+    replayed = compress(spread_whole_seconds(kept), options.speed, start)
     try:
-        return _write(options, read, kept, late, start, seconds)
+        return _write(options, read, kept, late, start, replayed)
     except OSError as exc:
         raise UsageError(f"cannot write to --out {options.out}: {exc.strerror or exc}") from exc
 
@@ -289,8 +328,9 @@ def _write(
     kept: Sequence[Observation],
     late: int,
     start: float,
-    seconds: tuple[Second, ...],
+    replayed: tuple[Observation, ...],
 ) -> Imported:
+    seconds = per_second(replayed)
     base = baseline(seconds)
     options.out.mkdir(parents=True, exist_ok=True)
     payloads = _write_payloads(
@@ -309,8 +349,9 @@ def _write(
         kept[-1].time_s,
         options.speed,
         options.out / "scenario.yaml",
+        trace_kind(kept),
     )
-    _write_trace(options.out / "trace.csv", seconds, options.speed)
+    _write_trace(options.out / "trace.csv", result.trace_kind, replayed, seconds, options.speed)
     stem = re.sub(r"[^a-z0-9]+", "-", options.source.stem.lower()).strip("-")
     result.scenario.write_text(
         _scenario_text(options, result, f"incident-{stem or 'source'}"), encoding="utf-8"

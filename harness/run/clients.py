@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -75,8 +75,13 @@ def outcome_of(exc: BaseException) -> tuple[int | None, str]:
     return None, type(exc).__name__
 
 
-def payloads_for(body: bytes | None, records: int, keyspace: int) -> Callable[[int], Any]:
-    """Call ``i``'s payload: the scenario's own, or MLflow records as the raw engine sends."""
+def payloads_for(
+    body: bytes | None, records: int, keyspace: int, samples: Sequence[bytes] = ()
+) -> Callable[[int], Any]:
+    """Call ``i``'s payload: the scenario's samples in turn, its own body, or MLflow records as
+    the raw engine sends."""
+    if samples:
+        return lambda index: json.loads(samples[index % len(samples)])
     if body is not None:
         fixed = json.loads(body)
         return lambda index: json.loads(json.dumps(fixed))

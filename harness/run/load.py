@@ -15,7 +15,14 @@ import threading
 from harness.loadgen.engine import SELF_PACED, Plan, Target
 from harness.loadgen.options import engine_for
 from harness.loadgen.pacing import run_recorded
-from harness.loadgen.payloads import AcceptAny, FixedBody, PredictionsPerRecord, RecordsBody
+from harness.loadgen.payloads import (
+    AcceptAny,
+    BodySource,
+    FixedBody,
+    PredictionsPerRecord,
+    RecordsBody,
+    SampleBodies,
+)
 from harness.loadgen.recorder import Recorder
 from harness.loadgen.shapes import Constant, Shape
 from harness.loadgen.stats import GeneratorStats
@@ -26,11 +33,14 @@ __all__ = ["GeneratorStats", "run_open_loop", "target_for"]
 
 
 def target_for(url: str, spec: LoadSpec) -> Target:
-    """MLflow records with one prediction expected per record, or the scenario's own body with
-    any 2xx accepted."""
-    if spec.body is not None:
-        body: FixedBody | RecordsBody = FixedBody(spec.body)
+    """MLflow records with one prediction expected per record, or the scenario's own body (or
+    its samples in turn) with any 2xx accepted."""
+    if spec.samples:
+        body: BodySource = SampleBodies(spec.samples)
         validator: AcceptAny | PredictionsPerRecord = AcceptAny()
+    elif spec.body is not None:
+        body = FixedBody(spec.body)
+        validator = AcceptAny()
     else:
         body = RecordsBody(spec.records_per_request, spec.keyspace)
         validator = PredictionsPerRecord(spec.records_per_request)

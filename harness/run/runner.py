@@ -340,7 +340,10 @@ async def _drive_client(
         t0=t0,
         url_for=lambda index: f"{base}{CALL_PREFIX}{index}{path}",
         payload_for=payloads_for(
-            client.payload or load.body, load.records_per_request, load.keyspace
+            client.payload or load.body,
+            load.records_per_request,
+            load.keyspace,
+            () if client.payload else load.samples,
         ),
         max_in_flight=client.max_in_flight,
         timeout_s=load.timeout_s,

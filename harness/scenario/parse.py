@@ -29,6 +29,7 @@ from faults.network import STREAMS
 from harness.errors import ScenarioError, UsageError
 from harness.incident.reproduce import DEFAULT_MIN_OVERLAP, DEFAULT_TOLERANCE_S, read_signature
 from harness.loadgen.engine import ENGINES
+from harness.loadgen.payloads import body_file
 from harness.loadgen.shapes import Constant, Poisson, Ramp, Shape, Sine, Step
 from harness.loadgen.trace import read_trace
 from harness.scenario.budgets import (
@@ -326,6 +327,7 @@ def _load(reader: Reader, raw: Any, base: Path) -> LoadSpec:
         "keyspace",
         "max_lag_ms",
         "body",
+        "body_file",
         "arrivals",
         "engine",
     }
@@ -347,6 +349,7 @@ def _load(reader: Reader, raw: Any, base: Path) -> LoadSpec:
             reader.number(doc, "max_lag_ms", "load", default=10.0, minimum=0, exclusive=True)
         ),
         body=_body(reader, doc),
+        samples=_samples(reader, doc, base),
         arrivals=_arrivals(reader, doc, base),
         engine=_engine(reader, doc),
     )
@@ -431,6 +434,18 @@ def _body(reader: Reader, doc: Mapping[str, Any]) -> bytes | None:
     if isinstance(found, Mapping | list):
         return json.dumps(found).encode()
     raise reader.error("load.body", f"expected a JSON object or string but got {found!r}")
+
+
+def _samples(reader: Reader, doc: Mapping[str, Any], base: Path) -> tuple[bytes, ...]:
+    if doc.get("body_file") is None:
+        return ()
+    if doc.get("body") is not None:
+        raise reader.error("load.body_file", "give load.body or load.body_file, not both")
+    path = base / reader.text(doc, "body_file", "load")
+    try:
+        return body_file(path).samples
+    except UsageError as exc:
+        raise reader.error("load.body_file", str(exc)) from exc
 
 
 def _faults(reader: Reader, raw: Any, system: SystemSpec) -> tuple[ScheduledFault, ...]:

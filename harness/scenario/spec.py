@@ -40,6 +40,9 @@ class LoadSpec:
     # A JSON body sent as is with every request, for endpoints with their own contract; None
     # sends MLflow dataframe_records and expects one prediction per record back.
     body: bytes | None = None
+    # Bodies sent in turn (``load.body_file``: JSON lines, e.g. an imported incident's request
+    # samples), any 2xx a success like ``body``; empty: none.
+    samples: tuple[bytes, ...] = ()
     # How requests arrive over time; None is the constant ``rate``.
     arrivals: Shape | None = None
     # The HTTP engine: aiohttp, http1, curl, or auto (http1 for http:// URLs).

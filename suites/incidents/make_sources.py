@@ -176,7 +176,9 @@ def slowdown_steps(rng: random.Random) -> list[Step]:
 
 def _inference_row(rng: random.Random, epoch: float, status: int, latency_ms: float) -> str:
     entity = rng.randrange(50)
-    request = {"dataframe_records": [{"entity_id": entity, "amount": round(rng.uniform(1, 500), 2)}]}
+    request = {
+        "dataframe_records": [{"entity_id": entity, "amount": round(rng.uniform(1, 500), 2)}]
+    }
     response = (
         {"predictions": [round(rng.random(), 4)]}
         if status == 200

@@ -113,8 +113,15 @@ def test_cli_cut_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     argv += ["2026-01-01T00:00:05Z", "--out", str(out)]
     assert main(argv) == 0
     assert "imported 6 requests (combined)" in capsys.readouterr().out
+    # Every request is in an access log: the trace holds each start time, in replayed seconds,
+    # the two requests stamped with one whole second spread evenly over it.
     trace = (out / "trace.csv").read_text().splitlines()
-    assert trace[1:] == ["second,rate", "0,2", "1,2", "2,2"]
+    assert trace[2:] == ["time_s", *(f"{t:.6f}" for t in (0.25, 0.75, 1.25, 1.75, 2.25, 2.75))]
+    doc = yaml.safe_load((out / "scenario.yaml").read_text())
+    assert doc["load"]["arrivals"]["kind"] == "timestamps"
+    replay = load_scenario(out / "scenario.yaml").load.arrivals
+    assert replay is not None
+    assert len(list(replay.offsets())) == 6
 
 
 def test_cli_empty_range_exits_2_with_the_file_range(
@@ -168,8 +175,11 @@ def test_out_of_order_lines_are_sorted_with_a_warning(
     assert main(["incident", "import", str(source), "--out", str(out)]) == 0
     assert "3 requests were out of time order; sorted" in capsys.readouterr().out
     doc = yaml.safe_load((out / "scenario.yaml").read_text())
-    assert doc["load"]["arrivals"] == {"shape": "trace", "file": "trace.csv", "kind": "rates"}
-    assert (out / "trace.csv").read_text().splitlines()[2:] == ["0,1", "1,2", "2,1", "3,1"]
+    assert doc["load"]["arrivals"] == {"shape": "trace", "file": "trace.csv", "kind": "timestamps"}
+    times = (out / "trace.csv").read_text().splitlines()[3:]
+    assert times == [f"{t:.6f}" for t in (0.5, 1.25, 1.75, 2.5, 3.5)]
+    signature = json.loads((out / "signature.json").read_text())
+    assert [s["rate"] for s in signature["seconds"]] == [1, 2, 1, 1]
 
 
 def test_cli_refuses_bad_usage_with_exit_2(

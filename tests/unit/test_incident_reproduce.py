@@ -11,6 +11,7 @@ import pytest
 from harness.errors import ScenarioError
 from harness.incident.reproduce import compare, read_signature, replay_seconds
 from harness.incident.signature import Second
+from harness.report.html import render_html
 from harness.report.terminal import incident_lines
 from harness.scenario import load_scenario
 from harness.verdict.results import RunResult
@@ -67,7 +68,8 @@ def test_a_replay_breaking_the_same_seconds_reproduced_it() -> None:
     assert found.reproduced
     assert (found.recall, found.precision) == (1.0, 1.0)
     assert [(w.start_s, w.end_s) for w in found.replay_windows] == [(8, 13)]
-    assert "REPRODUCED" in found.summary() and "8-13" in found.summary()
+    assert "REPRODUCED" in found.summary()
+    assert "8-13" in found.summary()
 
 
 def test_a_shift_within_the_tolerance_still_reproduces_and_beyond_it_does_not() -> None:
@@ -81,14 +83,17 @@ def test_a_shift_within_the_tolerance_still_reproduces_and_beyond_it_does_not() 
 def test_a_replay_that_never_breaks_did_not_reproduce_it() -> None:
     found = compare(read_signature(_source(range(8, 13))), _timeline(range(0)))
     assert not found.reproduced
-    assert found.recall == 0.0 and found.precision is None
-    assert "NOT REPRODUCED" in found.summary() and "replay in never" in found.summary()
+    assert found.recall == 0.0
+    assert found.precision is None
+    assert "NOT REPRODUCED" in found.summary()
+    assert "replay in never" in found.summary()
 
 
 def test_a_replay_breaking_far_longer_fails_on_precision() -> None:
     found = compare(read_signature(_source(range(8, 10))), _timeline(range(6, 20)))
     assert found.recall == 1.0
-    assert found.precision is not None and found.precision < 0.7
+    assert found.precision is not None
+    assert found.precision < 0.7
     assert not found.reproduced
 
 
@@ -187,5 +192,31 @@ def test_the_terminal_shows_the_verdict_and_the_broken_seconds_side_by_side() ->
     shown = [int(line.split()[0]) for line in lines[2:] if line.strip() != "..."]
     assert shown == list(range(6, 13))  # windows 8-9 and 9-10, two seconds either side
     row_9 = next(line for line in lines if line.split()[0] == "9")
-    assert row_9.count("*") == 2 and "30.0%" in row_9 and "20.0%" in row_9
+    assert row_9.count("*") == 2
+    assert "30.0%" in row_9
+    assert "20.0%" in row_9
     assert incident_lines(RunResult("replay", "process", [], {}, [], [], {}, "", 20.0)) == []
+
+
+def test_body_file_samples_are_read_beside_the_scenario(tmp_path: Path) -> None:
+    (tmp_path / "payloads.jsonl").write_text('{"inputs": [1]}\n\n{"inputs": [2]}\n')
+    path = tmp_path / "scenario.yaml"
+    path.write_text("name: s\nload: {rate: 10, duration_s: 5, body_file: payloads.jsonl}\n")
+    assert load_scenario(path).load.samples == (b'{"inputs": [1]}', b'{"inputs": [2]}')
+    path.write_text("name: s\nload: {rate: 10, duration_s: 5, body_file: none.jsonl}\n")
+    with pytest.raises(ScenarioError, match=r"load\.body_file: cannot read body file"):
+        load_scenario(path)
+    both = "body_file: payloads.jsonl, body: {inputs: [1]}"
+    path.write_text(f"name: s\nload: {{rate: 10, duration_s: 5, {both}}}\n")
+    with pytest.raises(ScenarioError, match="not both"):
+        load_scenario(path)
+
+
+def test_the_report_draws_source_and_replay_with_the_verdict() -> None:
+    found = compare(read_signature(_source(range(8, 10))), _timeline(range(9, 11)))
+    page = render_html({"scenario": "replay", "incident": found.to_json()})
+    assert 'Incident replay <span class="PASS">reproduced</span>' in page
+    assert 'id="chart-incident-error-rate"' in page
+    assert 'id="chart-incident-p99-ms"' in page
+    assert "source broke its baseline in seconds 8-10" in page
+    assert "Incident replay" not in render_html({"scenario": "plain"})
