@@ -476,6 +476,7 @@ def _cmd_incident_import(args: argparse.Namespace) -> int:
         max_bad_lines=args.max_bad_lines,
         prom_errors=args.prom_errors,
         prom_latency=args.prom_latency,
+        paths=tuple(args.path),
     )
     for line in summary_lines(import_incident(options)):
         print(line)
@@ -526,7 +527,16 @@ def _add_incident_parser(commands: argparse._SubParsersAction[argparse.ArgumentP
         action="append",
         default=[],
         metavar="NAME=KEY",
-        help="JSON lines field names, e.g. timestamp=ts,status=code,latency=dur_ms (ms)",
+        help="JSON lines field names, e.g. timestamp=ts,status=code,latency=dur_ms (ms), "
+        "path=uri, size=request_length (request bytes)",
+    )
+    imported.add_argument(
+        "--path",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="keep only requests whose path starts with PREFIX (repeatable), e.g. "
+        "/serving-endpoints/ to leave health checks out",
     )
     imported.add_argument(
         "--max-bad-lines",

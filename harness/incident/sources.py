@@ -64,6 +64,9 @@ class Observation:
     status: int | None = None
     latency_ms: float | None = None
     body: str | None = None
+    # The request's path where the source names it, and its body size where known.
+    path: str | None = None
+    request_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +168,12 @@ def _combined(line: str) -> Observation:
     if match is None:
         raise ValueError("not a combined log line")
     time_s = datetime.strptime(match["time"], _COMBINED_TIME).timestamp()
+    words = match["request"].split()
     return Observation(
-        time_s, status=int(match["status"]), latency_ms=_request_time(match["latency"])
+        time_s,
+        status=int(match["status"]),
+        latency_ms=_request_time(match["latency"]),
+        path=words[1] if len(words) >= 2 else None,
     )
 
 
@@ -187,10 +194,14 @@ def _jsonl(fields: Mapping[str, str]) -> Callable[[str], Observation]:
         if fields["timestamp"] not in doc:
             raise KeyError(f"no {fields['timestamp']!r} field")
         status = _optional_number(doc.get(fields["status"]))
+        size = _optional_number(doc.get(fields["size"]))
+        path = doc.get(fields["path"])
         return Observation(
             parse_time(doc[fields["timestamp"]]),
             status=int(status) if status is not None else None,
             latency_ms=_optional_number(doc.get(fields["latency"])),
+            path=str(path) if path is not None else None,
+            request_bytes=int(size) if size is not None else None,
         )
 
     return parse
@@ -209,12 +220,14 @@ def _inference_row(row: Mapping[str, Any], drop_bodies: bool) -> Observation:
     fraction = _optional_number(row.get("sampling_fraction"))
     if fraction is not None and not 0 < fraction <= 1:
         raise ValueError(f"sampling_fraction must be in (0, 1] but is {fraction!r}")
+    body = _body_text(row.get("request"))
     return Observation(
         float(row["timestamp_ms"]) / 1000.0,
         weight=1.0 / fraction if fraction is not None else 1.0,
         status=int(float(row["status_code"])),
         latency_ms=_optional_number(row.get("execution_time_ms")),
-        body=None if drop_bodies else _body_text(row.get("request")),
+        body=None if drop_bodies else body,
+        request_bytes=len(body.encode()) if body is not None else None,
     )
 
 

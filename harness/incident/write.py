@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +34,7 @@ from harness.incident.signature import (
     baseline,
     candidate_windows,
     per_second,
+    weighted_quantile,
 )
 from harness.incident.sources import JSONL_FIELDS, Observation, SourceRead, read_source
 
@@ -41,6 +43,7 @@ __all__ = [
     "ImportOptions",
     "Imported",
     "import_incident",
+    "only_paths",
     "spread_whole_seconds",
     "summary_lines",
     "trace_kind",
@@ -66,6 +69,8 @@ class ImportOptions:
     max_bad_lines: int | None = None
     prom_errors: Path | None = None
     prom_latency: Path | None = None
+    # Keep only requests whose path starts with one of these (health checks out, say).
+    paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,7 @@ class Imported:
     speed: float
     scenario: Path
     trace_kind: str = "rates"
+    request_bytes: dict[str, int] | None = None
 
 
 def _check_bad(read: SourceRead, options: ImportOptions) -> None:
@@ -106,6 +112,40 @@ def _check_bad(read: SourceRead, options: ImportOptions) -> None:
 def _number(value: float) -> float | int:
     rounded = round(value, 6)
     return int(rounded) if float(rounded).is_integer() else rounded
+
+
+def only_paths(
+    observations: Sequence[Observation], prefixes: Sequence[str], source: Path
+) -> tuple[Observation, ...]:
+    """The requests whose path starts with one of ``prefixes`` (all of them without any); a
+    filter that keeps nothing says which paths the source has."""
+    if not prefixes:
+        return tuple(observations)
+    named = Counter(o.path for o in observations if o.path is not None)
+    if not named:
+        raise UsageError(f"--path: {source} names no request paths to filter on")
+    wanted = tuple(prefixes)
+    kept = tuple(o for o in observations if o.path is not None and o.path.startswith(wanted))
+    if not kept:
+        common = ", ".join(path for path, _ in named.most_common(5))
+        raise UsageError(
+            f"no request path in {source} starts with {' or '.join(prefixes)}; "
+            f"its most common paths: {common}"
+        )
+    return kept
+
+
+def _sizes(observations: Sequence[Observation]) -> dict[str, int] | None:
+    pairs = [
+        (float(o.request_bytes), o.weight) for o in observations if o.request_bytes is not None
+    ]
+    if not pairs:
+        return None
+    return {
+        "p50": round(weighted_quantile(pairs, 0.5)),
+        "p99": round(weighted_quantile(pairs, 0.99)),
+        "max": round(max(size for size, _ in pairs)),
+    }
 
 
 def trace_kind(observations: Sequence[Observation]) -> str:
@@ -255,6 +295,7 @@ def _signature_document(options: ImportOptions, result: Imported) -> dict[str, A
             "bad_lines": len(result.bad_lines),
             "out_of_order": result.out_of_order,
             "payload_samples": result.payloads,
+            "request_bytes": result.request_bytes,
         },
         "baseline": {
             "definition": (
@@ -312,7 +353,7 @@ def import_incident(options: ImportOptions) -> Imported:
         prom_latency=options.prom_latency,
     )
     _check_bad(read, options)
-    ordered, late = sort_observations(read.observations)
+    ordered, late = sort_observations(only_paths(read.observations, options.paths, options.source))
     kept = cut(ordered, options.window, str(options.source))
     start = options.window.start_s if options.window.start_s is not None else kept[0].time_s
     replayed = compress(spread_whole_seconds(kept), options.speed, start)
@@ -350,6 +391,7 @@ def _write(
         options.speed,
         options.out / "scenario.yaml",
         trace_kind(kept),
+        _sizes(kept),
     )
     _write_trace(options.out / "trace.csv", result.trace_kind, replayed, seconds, options.speed)
     stem = re.sub(r"[^a-z0-9]+", "-", options.source.stem.lower()).strip("-")

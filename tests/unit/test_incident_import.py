@@ -204,3 +204,55 @@ def test_out_that_is_a_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     blocker.write_text("")
     assert main(["incident", "import", str(source), "--out", str(blocker)]) == 2
     assert "cannot write to --out" in capsys.readouterr().err
+
+
+def _jsonl_log(tmp_path: Path) -> Path:
+    rows = [
+        {"at": T0 + i * 0.5, "code": 200, "ms": 10, "uri": uri, "bytes": size}
+        for i, (uri, size) in enumerate(
+            [("/health", None), ("/invocations", 100), ("/invocations", 300), ("/ping", None)] * 5
+        )
+    ]
+    source = tmp_path / "lb.jsonl"
+    source.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return source
+
+
+def test_path_filter_and_request_sizes_from_json_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _jsonl_log(tmp_path)
+    out = tmp_path / "out"
+    argv = ["incident", "import", str(source), "--format", "jsonl", "--out", str(out)]
+    argv += ["--field", "timestamp=at,status=code,latency=ms,path=uri,size=bytes"]
+    assert main([*argv, "--path", "/invocations"]) == 0
+    assert "imported 10 requests (jsonl)" in capsys.readouterr().out
+    signature = json.loads((out / "signature.json").read_text())
+    assert signature["totals"]["request_bytes"] == {"p50": 100, "p99": 300, "max": 300}
+    assert main([*argv, "--path", "/invocations", "--path", "/ping"]) == 0
+    assert "imported 15 requests" in capsys.readouterr().out
+
+
+def test_a_path_filter_that_keeps_nothing_names_the_paths_there_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _jsonl_log(tmp_path)
+    argv = ["incident", "import", str(source), "--format", "jsonl", "--out", str(tmp_path / "o")]
+    argv += ["--field", "timestamp=at,path=uri", "--path", "/v1/"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no request path in" in err
+    assert "/health" in err
+    assert "/invocations" in err
+    assert "Traceback" not in err
+
+
+def test_combined_paths_are_read_from_the_request_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [_line(s) for s in range(4)]
+    lines.append(_line(4).replace('"GET / HTTP/1.1"', '"GET /health HTTP/1.1"'))
+    source = _access_log(tmp_path, lines)
+    argv = ["incident", "import", str(source), "--out", str(tmp_path / "o"), "--path", "/h"]
+    assert main(argv) == 0
+    assert "imported 1 requests (combined)" in capsys.readouterr().out
