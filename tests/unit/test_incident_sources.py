@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,16 +118,50 @@ def test_inference_table_as_csv(tmp_path: Path) -> None:
     assert [n for n, _ in read.bad_lines] == [4]
 
 
-def test_parquet_without_pyarrow_says_how_to_get_it(tmp_path: Path) -> None:
-    try:
-        import pyarrow  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
-    except ImportError:
-        source = tmp_path / "table.parquet"
-        source.write_bytes(b"PAR1")
-        with pytest.raises(UsageError, match="install pyarrow to read Parquet"):
-            read_source(source)
-    else:
-        pytest.skip("pyarrow is installed")
+def test_inference_table_as_parquet(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa  # type: ignore[import-not-found, unused-ignore]
+
+    ms = int(T0 * 1000)
+    table = pa.table(
+        {
+            "timestamp_ms": [ms, ms + 500, ms + 1200],
+            "status_code": [200, 503, 200],
+            "execution_time_ms": [30, 900, 40],
+            "databricks_request_id": ["a", "b", "c"],
+            "request": ['{"inputs": [1]}', '{"inputs": [2]}', None],
+            "response": ["ok", "", "ok"],
+            "sampling_fraction": [0.5, 0.5, 1.0],
+        }
+    )
+    source = tmp_path / "table.parquet"
+    pq.write_table(table, source)
+    read = read_source(source)
+    assert read.format == "inference-table"
+    assert [o.weight for o in read.observations] == [2.0, 2.0, 1.0]
+    assert [o.status for o in read.observations] == [200, 503, 200]
+    assert read.observations[1].latency_ms == 900
+    assert read.observations[0].body == '{"inputs": [1]}'
+    assert read.observations[0].request_bytes == len('{"inputs": [1]}')
+
+
+def test_parquet_without_pyarrow_says_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow now raises ImportError
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    source = tmp_path / "table.parquet"
+    source.write_bytes(b"PAR1")
+    with pytest.raises(UsageError, match="install pyarrow to read Parquet"):
+        read_source(source)
+
+
+def test_a_broken_parquet_file_is_a_clear_error(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow.parquet")
+    source = tmp_path / "table.parquet"
+    source.write_bytes(b"PAR1 not really")
+    with pytest.raises(UsageError, match="cannot read Parquet file"):
+        read_source(source)
 
 
 def _prometheus(path: Path, values: list[tuple[float, str]]) -> Path:
