@@ -244,7 +244,7 @@ def _inference_rows(text: str) -> Iterable[tuple[int, Any]]:
 
 def _parquet_rows(path: Path) -> Iterable[tuple[int, Any]]:
     try:
-        import pyarrow.parquet as pq  # type: ignore[import-not-found, unused-ignore]
+        import pyarrow.parquet as pq
     except ImportError as exc:
         raise UsageError(f"install pyarrow to read Parquet ({path})") from exc
     try:

@@ -120,7 +120,7 @@ def test_inference_table_as_csv(tmp_path: Path) -> None:
 
 def test_inference_table_as_parquet(tmp_path: Path) -> None:
     pq = pytest.importorskip("pyarrow.parquet")
-    import pyarrow as pa  # type: ignore[import-not-found, unused-ignore]
+    import pyarrow as pa
 
     ms = int(T0 * 1000)
     table = pa.table(
