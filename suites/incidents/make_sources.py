@@ -116,17 +116,17 @@ STORM_LEAD = 60  # source seconds before --from, cut away by the import
 def storm_steps(rng: random.Random) -> list[Step]:
     """A 2.4x surge of callers for 40 s whose naive clients retry every 429 at once: 60 % of the
     throttled requests come straight back the next second, so the storm outlives the surge."""
-    endpoint = Queue(queue=40)  # 4 units x 50 ms: 80 replayed req/s, then 40 may wait
+    endpoint = Queue(queue=40)  # 4 units x 100 ms: 40 replayed req/s, then 40 may wait
     retries = 0.0
     steps = []
     for second in range(-STORM_LEAD, STORM_SECONDS):
         epoch = STORM_START + second
         replayed = replay_time(STORM_START, epoch)
-        callers = 60.0 * daily_curve(epoch) / daily_curve(STORM_START)
+        callers = 30.0 * daily_curve(epoch) / daily_curve(STORM_START)
         if 6.0 <= replayed < 10.0:
             callers *= 2.4
         offered = poisson(rng, (callers * STEP_S + retries))
-        share, latency = endpoint.step(offered, 80.0, 50.0)
+        share, latency = endpoint.step(offered, 40.0, 100.0)
         retries = 0.6 * share * offered
         steps.append(Step(epoch, offered, share, latency))
     return steps

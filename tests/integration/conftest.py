@@ -4,6 +4,7 @@ the plugin's ``chaos_topology`` and ``chaos_proxies``."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -60,6 +61,12 @@ def serve_stub() -> ServeStub:
     return serve
 
 
+def _as_from_a_terminal() -> None:
+    # A suite started in the background (nohup, `cmd &`) hands its children SIGINT ignored,
+    # and Python then leaves it ignored: the CLI is started as a terminal would start it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def start_cli(tmp_path: Path) -> Iterator[StartCli]:
     """``start_cli("run", path, ...)`` starts ``python -m harness.cli`` as a child whose output
@@ -72,7 +79,10 @@ def start_cli(tmp_path: Path) -> Iterator[StartCli]:
         out, err = tmp_path / f"cli-{index}.out", tmp_path / f"cli-{index}.err"
         with out.open("w") as stdout, err.open("w") as stderr:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "harness.cli", *args], stdout=stdout, stderr=stderr
+                [sys.executable, "-m", "harness.cli", *args],
+                stdout=stdout,
+                stderr=stderr,
+                preexec_fn=_as_from_a_terminal,
             )
         run = CliRun(proc, out, err)
         started.append(run)
