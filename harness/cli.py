@@ -46,6 +46,7 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from harness.errors import HarnessServiceLost
     from harness.loadgen.live import LiveProgress
+    from harness.loadgen.ray_shards import ray_workers
     from harness.report import print_verdict
     from harness.report.metrics_export import run_registry
     from harness.run.runner import run_scenario
@@ -53,6 +54,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from harness.system import HostSettings, backend_for
 
     _check_exports(args)
+    workers = ray_workers(args.workers, args.shards)
     scenario = load_scenario(args.scenario)
     if args.client is not None:
         scenario = with_client(scenario, args.client)
@@ -74,6 +76,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 progress=progress,
                 settings=settings,
                 report_dir=args.report_dir,
+                workers=workers,
             )
     except HarnessServiceLost as lost:
         err.print(f"serving-chaos: the run is invalid: {lost}", markup=False, highlight=False)
@@ -95,6 +98,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     group = {"scenario": result.scenario}
     _export_metrics(args, lambda: run_registry(result.to_json()), group, out)
     return EXIT_PASSED if result.passed else EXIT_VIOLATED
+
+
+def _add_workers_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        default=None,
+        metavar="ray|ray://HOST:PORT",
+        help="send the load from Ray shards, one per CPU, instead of this process: ray starts "
+        "a local Ray for the run, ray://HOST:PORT uses a cluster (pip install "
+        "'serving-chaos[ray]'); faults, phases and budgets stay here",
+    )
+    parser.add_argument("--shards", type=int, default=None, help="with --workers: how many shards")
 
 
 def _check_exports(args: argparse.Namespace) -> None:
@@ -146,10 +161,12 @@ def _export_metrics(
 
 def _cmd_certify(args: argparse.Namespace) -> int:
     from harness.certify import certify, load_readiness, write_certificate
+    from harness.loadgen.ray_shards import ray_workers
     from harness.report.metrics_export import certificate_registry
     from harness.system import HostSettings
 
     _check_exports(args)
+    workers = ray_workers(args.workers, args.shards)
     spec = load_readiness(args.spec, profile=args.profile)
     err = Console(stderr=True, soft_wrap=True)
     out = Console(soft_wrap=True)
@@ -163,6 +180,7 @@ def _cmd_certify(args: argparse.Namespace) -> int:
         backend=args.backend,
         settings=HostSettings.from_environment(compose=args.compose),
         say=lambda line: err.print(line, markup=False, highlight=False),
+        workers=workers,
     )
     verdict = "READY" if certificate.ready else "NOT READY"
     out.print(f"{spec.name}: {verdict}", markup=False)
@@ -593,6 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
         "resilient, resilient_async, batched, cached); overrides the scenario's client",
     )
     run.add_argument("--junit", type=Path, default=None, help="also write JUnit XML here")
+    _add_workers_arguments(run)
     _add_export_arguments(run, "scenario=NAME")
     run.set_defaults(handler=_cmd_run)
 
@@ -615,6 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where certificate.json and certificate.html go",
     )
     certify.add_argument("--junit", type=Path, default=None, help="also write JUnit XML here")
+    _add_workers_arguments(certify)
     _add_export_arguments(certify, "spec=NAME")
     certify.set_defaults(handler=_cmd_certify)
 

@@ -17,6 +17,7 @@ from harness.errors import BudgetViolation
 from harness.system.backends import BACKENDS
 
 if TYPE_CHECKING:
+    from harness.loadgen.ray_shards import Workers
     from harness.scenario import Scenario
     from harness.system import HostSettings, Topology
     from harness.verdict.results import RunResult
@@ -49,6 +50,8 @@ class ChaosSettings:
     compose: Path | None = None
     # What the host says (toxiproxy-server, base image), read once at configure time.
     host: HostSettings | None = None
+    # Ray shards for every run's load (--chaos-workers ray); None: this process sends it.
+    workers: Workers | None = None
 
 
 @dataclass(slots=True)
@@ -83,6 +86,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="docker backend: compose file giving the services' limits and environment",
     )
     parser.addini("chaos_compose", help="default for --chaos-compose", default=None)
+    group.addoption(
+        "--chaos-workers",
+        dest="chaos_workers",
+        default=None,
+        help="send each run's load from Ray shards: ray (a local Ray) or ray://HOST:PORT "
+        "(pip install 'serving-chaos[ray]')",
+    )
+    parser.addini("chaos_workers", help="default for --chaos-workers", default=None)
 
 
 def _resolve(config: pytest.Config) -> ChaosSettings:
@@ -94,13 +105,22 @@ def _resolve(config: pytest.Config) -> ChaosSettings:
     report_dir = config.getoption("chaos_report_dir") or config.getini("chaos_report_dir")
     compose = config.getoption("chaos_compose") or config.getini("chaos_compose")
     compose_path = Path(compose) if compose else None
+    from harness.errors import UsageError
+    from harness.loadgen.ray_shards import ray_workers
     from harness.system.settings import HostSettings
+
+    wanted = config.getoption("chaos_workers") or config.getini("chaos_workers") or None
+    try:
+        workers = ray_workers(wanted)
+    except UsageError as exc:
+        raise pytest.UsageError(f"serving-chaos: --chaos-workers: {exc}") from exc
 
     return ChaosSettings(
         backend=backend,
         report_dir=Path(report_dir) if report_dir else None,
         compose=compose_path,
         host=HostSettings.from_environment(compose=compose_path),
+        workers=workers,
     )
 
 
@@ -251,8 +271,10 @@ class ChaosRunner:
         limits = spec.needs_limits
         if spec.system == SystemSpec() and not limits:
             topology: Topology = self._request.getfixturevalue("chaos_topology")
-            return run_on(topology, spec)
-        return run_scenario(spec, backend=settings.backend, settings=_host(settings))
+            return run_on(topology, spec, workers=settings.workers)
+        return run_scenario(
+            spec, backend=settings.backend, settings=_host(settings), workers=settings.workers
+        )
 
 
 def _raise_violation(result: RunResult, text: str) -> None:

@@ -20,6 +20,7 @@ import yaml
 
 from harness.certify.spec import ReadinessSpec
 from harness.loadgen.engine import Plan
+from harness.loadgen.ray_shards import Workers
 from harness.loadgen.recorder import Recorder
 from harness.loadgen.shapes import Constant
 from harness.loadgen.worker import run_plan
@@ -70,10 +71,19 @@ def template_text(name: str) -> str:
 class Certifier:
     """Runs the checks of ``spec`` on ``topology``, in order, telling ``say`` as it goes."""
 
-    def __init__(self, spec: ReadinessSpec, topology: Topology, say: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        spec: ReadinessSpec,
+        topology: Topology,
+        say: Callable[[str], None],
+        workers: Workers | None = None,
+    ) -> None:
         self.spec = spec
         self.topology = topology
         self.say = say
+        # Ray shards send each check's open-loop load; the capacity sweep's closed loop stays
+        # in this process.
+        self.workers = workers
         self.baseline: RunResult | None = None
         self.capacity_rps: float | None = None
         self.knee: int | None = None
@@ -109,7 +119,7 @@ class Certifier:
         self.say(
             f"  {scenario.name}: {scenario.load.rate:g} req/s for {scenario.load.duration_s:g}s"
         )
-        return run_on(self.topology, scenario)
+        return run_on(self.topology, scenario, workers=self.workers)
 
     # --- the checks ------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from harness.certify.certificate import Certificate
 from harness.certify.checks import Certifier, CheckResult
 from harness.certify.spec import ReadinessSpec
+from harness.loadgen.ray_shards import Workers
 from harness.system import HostSettings, backend_for, bring_up, open_backend
 
 __all__ = ["certify"]
@@ -21,6 +22,7 @@ def certify(
     backend: str = "auto",
     settings: HostSettings | None = None,
     say: Callable[[str], None] = lambda line: None,
+    workers: Workers | None = None,
 ) -> Certificate:
     """Run every check of ``spec`` on one running system; torn down however it ends."""
     if spec.scenario is None:
@@ -32,7 +34,7 @@ def certify(
     clock = time.monotonic()
     results: list[CheckResult] = []
     with bring_up(system, open_backend(concrete, host)) as topology:
-        certifier = Certifier(spec, topology, say)
+        certifier = Certifier(spec, topology, say, workers)
         steps: dict[str, Callable[[], CheckResult]] = {
             "baseline": certifier.run_baseline,
             "capacity": certifier.run_capacity,

@@ -10,13 +10,34 @@ from __future__ import annotations
 
 import functools
 from array import array
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
+from harness.loadgen.histograms import Floats, Ints
 from harness.loadgen.recorder import Recorder
 from harness.loadgen.stats import GeneratorStats
 
-__all__ = ["BATCH", "Batch"]
+__all__ = ["BATCH", "Batch", "Recording"]
+
+
+class Recording(Protocol):
+    """Where a batch goes: a :class:`Recorder`, or a Ray shard's shipment to its driver."""
+
+    def offered_many(self, intended: Floats) -> None: ...
+
+    def completed_many(
+        self,
+        intended: Floats,
+        sent: Floats,
+        done: Floats,
+        codes: Ints,
+        failures: Sequence[str],
+        request_bytes: Ints | None = None,
+        response_bytes: Ints | None = None,
+    ) -> None: ...
+
 
 # Requests buffered before they are recorded: large enough that numpy's per-call cost vanishes,
 # small enough (a few hundred KB) to be nothing next to the histograms.
@@ -27,7 +48,7 @@ class Batch:
     """A :class:`~harness.loadgen.engine.Sink` in front of ``recorder``; :meth:`flush` before
     reading the recorder."""
 
-    def __init__(self, recorder: Recorder, size: int = BATCH) -> None:
+    def __init__(self, recorder: Recording, size: int = BATCH) -> None:
         _warm_up()
         self.recorder = recorder
         self._size = size

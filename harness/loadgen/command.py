@@ -10,34 +10,70 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import Any
 
 from rich.console import Console
 
 from harness.errors import UsageError
+from harness.loadgen.engine import Plan
 from harness.loadgen.fanout import run_processes
 from harness.loadgen.live import LoadProgress
 from harness.loadgen.options import plan_from
+from harness.loadgen.ray_shards import (
+    DEFAULT_MAX_CLOCK_OFFSET_MS,
+    START_MARGIN_S,
+    RayRun,
+    RayShards,
+    Tick,
+    Workers,
+    import_ray,
+)
+from harness.loadgen.recorder import Recorder
+from harness.loadgen.stats import MAX_LAG_S, GeneratorStats
 from harness.loadgen.summary import LoadResult
 
 __all__ = ["run_load"]
 
 
+def _run_on_ray(
+    plan: Plan, workers: Workers, tick: Tick
+) -> tuple[Recorder, GeneratorStats, RayRun]:
+    with RayShards(workers) as shards:
+        shards.prepare(plan)
+        recorder = Recorder()
+        t0 = time.monotonic() + START_MARGIN_S
+        stats = shards.run(recorder, t0, tick=tick)
+        return recorder, stats, shards.report
+
+
 def run_load(args: argparse.Namespace) -> int:
     plan, workers = plan_from(args)
+    if workers.ray is not None:
+        import_ray()  # says how to install it before anything starts
     mode = "open-loop" if plan.open_loop else "closed-loop"
     shape = plan.shape.label if plan.open_loop else f"{plan.concurrency} users"
     err = Console(stderr=True)
     if not args.quiet:
         err.print(f"serving-chaos load: {mode} {shape} -> {args.url}", markup=False)
     started = time.monotonic()
+    ray: dict[str, Any] | None = None
+    problems: list[str] = []
     with LoadProgress(err, plan.shape.duration_s, mode, quiet=args.quiet) as progress:
-        recorder, stats = run_processes(plan, workers, progress)
+        if workers.ray is None:
+            recorder, stats = run_processes(plan, workers.processes, progress)
+            count = workers.processes
+        else:
+            recorder, stats, shards = _run_on_ray(plan, workers, progress)
+            ray, count = shards.to_json(), len(shards.shards)
+            problems = shards.problems(MAX_LAG_S * 1000, DEFAULT_MAX_CLOCK_OFFSET_MS)
     elapsed = time.monotonic() - started
     result = LoadResult(
         url=args.url,
         mode=mode,
         shape=shape,
-        workers=workers,
+        workers=count,
+        ray=ray,
+        shard_problems=problems,
         engine=plan.engine,
         # The schedule's own length: achieved rate is per second of offered load, not per
         # second of process start-up and straggler draining.

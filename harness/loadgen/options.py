@@ -18,6 +18,7 @@ from harness.loadgen.payloads import (
     body_file,
     json_body,
 )
+from harness.loadgen.ray_shards import Workers, parse_workers
 from harness.loadgen.shapes import Constant, Poisson, Ramp, Shape, Sine, Spike, Step
 from harness.loadgen.trace import TRACE_KINDS, read_trace
 
@@ -31,7 +32,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", required=True, help="endpoint URL (any; tests use 127.0.0.1)")
     parser.add_argument("--rate", type=float, help="requests/s (the baseline for ramp/spike/...)")
     parser.add_argument("--duration", type=float, help="seconds of load")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes")
+    parser.add_argument(
+        "--workers",
+        default=str(os.cpu_count() or 1),
+        help="N worker processes (default: one per CPU), or ray (a local Ray started for the "
+        "run) or ray://HOST:PORT (an existing cluster): the schedule split into shards run by "
+        "Ray actors, one per CPU; needs pip install 'serving-chaos[ray]'",
+    )
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=None,
+        help="with --workers ray: how many shards (default: one per CPU of the cluster)",
+    )
     parser.add_argument(
         "--engine",
         choices=("auto", *ENGINES),
@@ -124,10 +137,9 @@ def _validator(args: argparse.Namespace) -> Validator:
     return PredictionsPerRecord(args.records) if wanted == "predictions" else AcceptAny()
 
 
-def plan_from(args: argparse.Namespace) -> tuple[Plan, int]:
-    """The plan for every worker (before splitting) and how many workers to split it over."""
-    if args.workers < 1:
-        raise UsageError(f"expected --workers >= 1 but got --workers {args.workers}")
+def plan_from(args: argparse.Namespace) -> tuple[Plan, Workers]:
+    """The plan for every worker (before splitting) and the workers to split it over."""
+    workers = parse_workers(str(args.workers), args.shards)
     if args.closed_loop is not None and args.closed_loop < 1:
         raise UsageError(f"expected --closed-loop >= 1 but got --closed-loop {args.closed_loop}")
     if args.max_inflight is not None and args.max_inflight < 1:
@@ -140,10 +152,9 @@ def plan_from(args: argparse.Namespace) -> tuple[Plan, int]:
         timeout_s=args.timeout,
         max_connections=args.connections,
     )
-    workers = args.workers
-    if args.closed_loop is not None:
+    if args.closed_loop is not None and workers.ray is None:
         # More processes than users would leave some with nobody to run.
-        workers = min(workers, args.closed_loop)
+        workers = Workers(processes=min(workers.processes, args.closed_loop))
     plan = Plan(
         target,
         shape_from(args),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness.loadgen.histograms import Tally
@@ -30,6 +30,10 @@ class LoadResult:
     duration_s: float
     recorder: Recorder
     generator: GeneratorStats
+    # Ray shards (``--workers ray``): where each ran and how it kept its schedule; and why the
+    # merged run cannot be trusted, naming shard and node.
+    ray: dict[str, Any] | None = None
+    shard_problems: list[str] = field(default_factory=list)
 
     @property
     def open_loop(self) -> bool:
@@ -37,7 +41,7 @@ class LoadResult:
 
     @property
     def notes(self) -> list[str]:
-        notes = self.generator.problems(open_loop=self.open_loop)
+        notes = self.generator.problems(open_loop=self.open_loop) + self.shard_problems
         if not self.open_loop:
             notes.append(
                 "closed-loop: each user waits for its answer, so latency is service time and "
@@ -47,7 +51,7 @@ class LoadResult:
 
     @property
     def valid(self) -> bool:
-        return not self.generator.problems(open_loop=self.open_loop)
+        return not self.generator.problems(open_loop=self.open_loop) and not self.shard_problems
 
     def to_json(self) -> dict[str, Any]:
         overall = self.recorder.phases["overall"]
@@ -58,6 +62,7 @@ class LoadResult:
             "mode": self.mode,
             "shape": self.shape,
             "workers": self.workers,
+            "ray": self.ray,
             "engine": self.engine,
             "valid": self.valid,
             "notes": self.notes,
@@ -95,6 +100,12 @@ class LoadResult:
             f"scheduling lag p99 {data['generator']['lag_p99_ms']} ms",
             f"statuses {data['statuses']}  failures {data['failures']}",
         ]
+        if self.ray is not None:
+            lags = " ".join(f"{shard['shard']}:{shard['lag_p99_ms']}" for shard in self.ray["each"])
+            lines.append(
+                f"ray {self.ray['address']}: {self.ray['shards']} shards on "
+                f"{self.ray['nodes']} nodes, lag p99 ms per shard {lags}"
+            )
         verdict = "VALID" if self.valid else "INVALID (the generator, not the endpoint)"
         lines.append(f"run {verdict}" + "".join(f"\n  - {note}" for note in self.notes))
         return lines

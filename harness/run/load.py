@@ -23,13 +23,14 @@ from harness.loadgen.payloads import (
     RecordsBody,
     SampleBodies,
 )
+from harness.loadgen.ray_shards import RayShards
 from harness.loadgen.recorder import Recorder
 from harness.loadgen.shapes import Constant, Shape
 from harness.loadgen.stats import GeneratorStats
 from harness.loadgen.worker import run_plan
 from harness.scenario import LoadSpec
 
-__all__ = ["GeneratorStats", "run_open_loop", "target_for"]
+__all__ = ["GeneratorStats", "load_plan", "run_open_loop", "target_for"]
 
 
 def target_for(url: str, spec: LoadSpec) -> Target:
@@ -53,6 +54,15 @@ def target_for(url: str, spec: LoadSpec) -> Target:
     )
 
 
+def load_plan(
+    url: str, spec: LoadSpec, shape: Shape | None = None, max_inflight: int | None = None
+) -> Plan:
+    """The plan of a scenario's load: ``shape``, by default the spec's constant rate."""
+    arrivals = shape if shape is not None else Constant(spec.rate, spec.duration_s)
+    engine = engine_for(spec.engine, url)
+    return Plan(target_for(url, spec), arrivals, max_inflight=max_inflight, engine=engine)
+
+
 async def run_open_loop(
     url: str,
     spec: LoadSpec,
@@ -61,16 +71,17 @@ async def run_open_loop(
     t0: float,
     shape: Shape | None = None,
     max_inflight: int | None = None,
+    shards: RayShards | None = None,
 ) -> GeneratorStats:
     """Requests to ``url`` on schedule from ``t0`` (``shape``, by default the spec's constant
-    rate)."""
-    arrivals = shape if shape is not None else Constant(spec.rate, spec.duration_s)
-    engine = engine_for(spec.engine, url)
-    plan = Plan(target_for(url, spec), arrivals, max_inflight=max_inflight, engine=engine)
-    if engine not in SELF_PACED:
+    rate); from the Ray ``shards`` when given (prepared with :func:`load_plan`'s plan)."""
+    plan = load_plan(url, spec, shape, max_inflight)
+    if shards is None and plan.engine not in SELF_PACED:
         return await run_plan(plan, recorder, t0)
     stop = threading.Event()
     try:
+        if shards is not None:
+            return await asyncio.to_thread(shards.run, recorder, t0, stop=stop)
         return await asyncio.to_thread(run_recorded, plan, recorder, t0, None, stop)
     finally:
         # Cancelled (Ctrl-C, a failed fault): the thread stops sending and returns at once.

@@ -23,9 +23,15 @@ from typing import Any
 
 from faults import Crash, FaultWindow, Stop
 from faults.driver import drive_faults
-from harness.errors import ChaosError, HarnessServiceLost
+from harness.errors import ChaosError, HarnessServiceLost, UsageError
 from harness.incident.reproduce import compare
 from harness.loadgen.histograms import Bucket
+from harness.loadgen.ray_shards import (
+    DEFAULT_MAX_CLOCK_OFFSET_MS,
+    START_MARGIN_S,
+    RayShards,
+    Workers,
+)
 from harness.loadgen.recorder import Recorder, Seconds, timeline_row
 from harness.loadgen.shapes import Shape
 from harness.loadgen.stats import GeneratorStats
@@ -39,7 +45,7 @@ from harness.run.hops import (
     fetch_ledger,
     scrape_hops,
 )
-from harness.run.load import run_open_loop
+from harness.run.load import load_plan, run_open_loop
 from harness.run.phases import PhaseClock
 from harness.run.resources import ResourceSampler
 from harness.run.sampler import sample_dependencies, sample_metrics
@@ -258,8 +264,10 @@ async def _drive(
     resources: ResourceSampler,
     abort: _Abort,
     series: RunSeries,
+    shards: RayShards | None = None,
 ) -> _Drive:
-    t0 = time.monotonic() + 0.05
+    # Ray shards need a moment to hear the start time; one process starts at once.
+    t0 = time.monotonic() + (START_MARGIN_S if shards is not None else 0.05)
     stop = asyncio.Event()
     background: list[asyncio.Task[Any]] = []
     if topology.metrics_url is not None:
@@ -280,7 +288,14 @@ async def _drive(
     client_run: ClientRun | None = None
     if scenario.client is None:
         load: asyncio.Task[Any] = asyncio.create_task(
-            run_open_loop(topology.invocations_url, scenario.load, recorder, t0=t0, shape=shape)
+            run_open_loop(
+                topology.invocations_url,
+                scenario.load,
+                recorder,
+                t0=t0,
+                shape=shape,
+                shards=shards,
+            )
         )
     else:
         load = asyncio.create_task(_drive_client(scenario, shape, topology, recorder, t0))
@@ -415,10 +430,30 @@ def run_on(
     scenario: Scenario,
     *,
     progress: ProgressCallback | None = None,
+    workers: Workers | None = None,
 ) -> RunResult:
     """Run ``scenario`` against an already running topology, from a clean state (services
-    resumed, proxies clean, stub faults cleared). Raises HarnessServiceLost, with the partial
-    result, when Toxiproxy dies during the run."""
+    resumed, proxies clean, stub faults cleared), its load from this process or, with
+    ``workers`` on Ray, from Ray shards. Raises HarnessServiceLost, with the partial result,
+    when Toxiproxy dies during the run."""
+    if workers is None or workers.ray is None:
+        return _run_on(topology, scenario, progress, None)
+    if scenario.client is not None:
+        raise UsageError(
+            "a client under test runs in the harness's own process: --workers ray drives "
+            "the harness's HTTP engines only"
+        )
+    with RayShards(workers) as shards:
+        shards.prepare(load_plan(topology.invocations_url, scenario.load, scenario.load_shape()))
+        return _run_on(topology, scenario, progress, shards)
+
+
+def _run_on(
+    topology: Topology,
+    scenario: Scenario,
+    progress: ProgressCallback | None,
+    shards: RayShards | None,
+) -> RunResult:
     topology.reset()
     if scenario.client is not None:
         clear_ledger(topology)
@@ -439,7 +474,17 @@ def run_on(
     abort = _Abort(tuple(budget for budget in scenario.budgets if budget.abort_on_fail))
     drive = asyncio.run(
         _drive(
-            scenario, shape, topology, recorder, clock, watch, progress, resources, abort, series
+            scenario,
+            shape,
+            topology,
+            recorder,
+            clock,
+            watch,
+            progress,
+            resources,
+            abort,
+            series,
+            shards,
         )
     )
     run_s = scenario.load.duration_s
@@ -451,6 +496,8 @@ def run_on(
     hops = _hop_reports(topology, before, phases["overall"].requests)
     client = None if scenario.client is None else _client_report(scenario, topology, drive, hops)
     notes = _notes(scenario, drive.stats, watch)
+    if shards is not None:
+        notes += shards.report.problems(scenario.load.max_lag_ms, DEFAULT_MAX_CLOCK_OFFSET_MS)
     buckets = Seconds(recorder.buckets)
     usage = resources.report(_spans(clock, len(scenario.faults), run_s))
     incident = None if scenario.incident is None else _reproduction(scenario.incident, buckets)
@@ -473,7 +520,11 @@ def run_on(
         # With the bound the run's validity was judged against, for the report's lag chart.
         generator={}
         if drive.stats is None
-        else {**drive.stats.to_json(), "max_lag_ms": scenario.load.max_lag_ms},
+        else {
+            **drive.stats.to_json(),
+            "max_lag_ms": scenario.load.max_lag_ms,
+            **({} if shards is None else {"ray": shards.report.to_json()}),
+        },
         load_shape=f"open-loop {shape.label}",
         started_at=started,
         duration_s=drive.elapsed_s,
@@ -517,6 +568,7 @@ def run_scenario(
     report_dir: Path | None = None,
     progress: ProgressCallback | None = None,
     settings: HostSettings | None = None,
+    workers: Workers | None = None,
 ) -> RunResult:
     """Bring the scenario's system up, run, tear it down (always), and write the reports if
     asked (also the partial ones of a run a lost harness service ended)."""
@@ -525,7 +577,7 @@ def run_scenario(
     concrete = backend_for(scenario.system, backend, needs_limits=needs_limits)
     try:
         with bring_up(scenario.system, open_backend(concrete, host)) as topology:
-            result = run_on(topology, scenario, progress=progress)
+            result = run_on(topology, scenario, progress=progress, workers=workers)
     except HarnessServiceLost as lost:
         if report_dir is not None:
             write_reports(lost.result, report_dir)
