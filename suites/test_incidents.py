@@ -82,7 +82,9 @@ def _check(name: str, runs: dict[str, tuple[int, Any, str]]) -> None:
         [b for b in results["budgets"] if not b["passed"]]
     )
     assert not _reproduced(results), results["incident"]["summary"]
-    assert results["incident"]["replay_windows"] == []
+    # None of the incident's broken seconds has a broken replay second near it (a busy machine
+    # may still blip a second elsewhere, which the verdict counts against reproducing).
+    assert results["incident"]["rule"]["recall"] == 0.0
     assert "not reproduced</span>" in report
 
 

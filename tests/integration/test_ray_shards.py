@@ -156,8 +156,11 @@ def test_load_cli_on_ray_reports_shards_and_nodes(
     argv = ["load", "--url", f"{endpoint}/invocations", "--rate", "200", "--duration", "2"]
     code = main([*argv, "--workers", "ray", "--shards", "2", "--json", str(out), "--quiet"])
     printed = capsys.readouterr().out
-    assert code == 0, printed
     doc = json.loads(out.read_text())
+    # Valid unless this busy machine made a shard late by more than load's fixed 2 ms: then
+    # the run says so, shard by shard, and exits 1.
+    assert code == (0 if doc["valid"] else 1), printed
+    assert all("fell behind its schedule" in note for note in doc["notes"]), doc["notes"]
     assert doc["requests"] == 400
     assert doc["workers"] == 2
     assert (doc["ray"]["shards"], doc["ray"]["nodes"]) == (2, 1)
