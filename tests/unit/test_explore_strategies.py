@@ -82,7 +82,10 @@ def test_shrinking_reads_as_an_explanation() -> None:
         surges = [f for f in schedule if (_surge(f) or 0) >= 3]
         return any(_overlap(a, b) > 0 for a in slow for b in surges)
 
-    found = find(schedules(PALETTE), breaks, settings=settings(max_examples=2000, database=None))
+    # derandomize: the shrinker's end point depends on the path it takes, and these tests name
+    # the exact minimal schedule, so each runs the same search every time.
+    search = settings(max_examples=2000, database=None, derandomize=True)
+    found = find(schedules(PALETTE), breaks, settings=search)
     assert len(found) == 2
     latency, surge = sorted(found, key=lambda fault: fault.name)
     assert _latency(latency) == 50
@@ -101,7 +104,7 @@ def test_a_rate_limit_shrinks_toward_letting_more_through() -> None:
             for f in schedule
         )
 
-    (fault,) = find(schedules(PALETTE), strict, settings=settings(database=None))
+    (fault,) = find(schedules(PALETTE), strict, settings=settings(database=None, derandomize=True))
     assert isinstance(fault.fault, HttpError)
     assert fault.fault.faults[0] == RateLimit(rps=40, burst=2)
 
@@ -110,7 +113,7 @@ def test_a_late_fault_shrinks_to_the_earliest_start_that_still_counts() -> None:
     (fault,) = find(
         schedules(PALETTE),
         lambda s: any(f.end_s >= 3.5 for f in s),
-        settings=settings(database=None),
+        settings=settings(database=None, derandomize=True),
     )
     assert fault.name == "latency-feature-store"
     assert (fault.start_s, fault.duration_s) == (1.0, 2.5)
@@ -128,11 +131,15 @@ def test_the_profiles_are_registered() -> None:
 
 def test_no_fault_starts_before_the_palette_s_first_start() -> None:
     palette = replace(PALETTE, first_start_s=0.0)
-    (fault,) = find(schedules(palette), lambda s: len(s) == 1, settings=settings(database=None))
+    (fault,) = find(
+        schedules(palette),
+        lambda s: len(s) == 1,
+        settings=settings(database=None, derandomize=True),
+    )
     assert (fault.start_s, fault.duration_s) == (0.0, 1.0)
     late = replace(PALETTE, first_start_s=2.0)
     find(
         schedules(late),
         lambda s: bool(s) and all(f.start_s >= 2.0 and f.end_s <= 4 for f in s),
-        settings=settings(database=None),
+        settings=settings(database=None, derandomize=True),
     )
