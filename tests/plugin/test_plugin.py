@@ -93,3 +93,10 @@ def test_compose_option_shows_in_the_header(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         ["serving-chaos: backend=auto, report-dir=not written, compose=mine.yml"]
     )
+
+
+def test_the_plugin_refuses_a_bad_chaos_workers_value(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess("--chaos-workers", "many")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "serving-chaos: --chaos-workers: expected --workers N" in result.stderr.str()

@@ -4,10 +4,12 @@ and when a sharded run is invalid."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from harness.cli import main
 from harness.errors import UsageError
 from harness.loadgen.batch import Batch
 from harness.loadgen.ray_shards import (
@@ -134,3 +136,13 @@ def test_a_sharded_run_is_invalid_naming_shard_and_node() -> None:
     doc = broken.to_json()
     assert (doc["shards"], doc["nodes"]) == (4, 4)
     assert doc["each"][2]["lost"].startswith("RayActorError")
+
+
+@pytest.mark.parametrize("command", ["run", "certify"])
+def test_run_and_certify_refuse_worker_processes_before_anything_starts(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([command, str(tmp_path / "missing.yaml"), "--workers", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "expected --workers ray or ray://HOST:PORT but got '4'" in err
+    assert "Traceback" not in err
