@@ -19,7 +19,7 @@ demo: provision-core
 	$(BIN)/serving-chaos run $(SCENARIO) --backend process --report-dir $(REPORT_DIR)
 
 test: provision lint types
-	$(BIN)/python -m pytest -n 2 --dist loadgroup tests/unit tests/plugin tests/integration suites --durations=25
+	$(BIN)/python -m pytest tests/unit tests/plugin tests/integration suites --durations=25
 
 lint: provision
 	$(BIN)/ruff check .
