@@ -13,6 +13,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -146,17 +147,25 @@ def test_a_scale_up_lagging_a_launch_surge(tmp_path: Path) -> None:
     assert max(provisioned) > 2
 
 
-@pytest.mark.parametrize("incident", [i.folder for i in INCIDENTS])
-def test_the_committed_sources_are_what_the_script_writes(incident: str) -> None:
+@pytest.fixture(scope="module")
+def fresh_sources() -> Iterator[Path]:
+    """What make_sources.py writes, once for the three checks below."""
     fresh = make_copy()
     try:
-        comparison = filecmp.dircmp(fresh / incident, HERE / incident)
-        ours = {p.name for p in (HERE / incident).iterdir()}
-        written = {p.name for p in (fresh / incident).iterdir()}
-        assert written <= ours, f"not committed: {sorted(written - ours)}"
-        assert comparison.diff_files == [], f"differ from the script's output: {comparison}"
-        imported = filecmp.dircmp(fresh / incident / "imported", HERE / incident / "imported")
-        assert imported.diff_files == []
-        assert imported.left_only == []
+        yield fresh
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
+
+
+@pytest.mark.parametrize("incident", [i.folder for i in INCIDENTS])
+def test_the_committed_sources_are_what_the_script_writes(
+    fresh_sources: Path, incident: str
+) -> None:
+    comparison = filecmp.dircmp(fresh_sources / incident, HERE / incident)
+    ours = {p.name for p in (HERE / incident).iterdir()}
+    written = {p.name for p in (fresh_sources / incident).iterdir()}
+    assert written <= ours, f"not committed: {sorted(written - ours)}"
+    assert comparison.diff_files == [], f"differ from the script's output: {comparison}"
+    imported = filecmp.dircmp(fresh_sources / incident / "imported", HERE / incident / "imported")
+    assert imported.diff_files == []
+    assert imported.left_only == []

@@ -360,13 +360,10 @@ class RayShards:
     ray_run.run(recorder, t0)``. A local Ray is started for the run and stopped after it;
     on a cluster only the actors and their placement group are removed."""
 
-    def __init__(
-        self, workers: Workers, *, max_clock_offset_ms: float = DEFAULT_MAX_CLOCK_OFFSET_MS
-    ):
+    def __init__(self, workers: Workers) -> None:
         if workers.ray is None:
             raise UsageError("RayShards needs --workers ray or ray://HOST:PORT")
         self.workers = workers
-        self.max_clock_offset_ms = max_clock_offset_ms
         self.report = RayRun(workers.ray)
         self.actors: list[Any] = []
         self._ray: ModuleType | None = None
