@@ -107,6 +107,8 @@ provision_model_servers() {
 # `provision.sh core`: only what the process backend needs (the venv and toxiproxy-server), for
 # `make demo`; without an argument, everything the tests need as well.
 provision_venv
+# The native load engine, where cargo exists (the harness works without it).
+bash "$root/scripts/provision_native.sh"
 provision_toxiproxy
 [ "${1:-all}" = core ] && exit 0
 provision_model_servers

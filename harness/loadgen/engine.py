@@ -19,9 +19,9 @@ from harness.loadgen.shapes import Shape
 __all__ = ["ENGINES", "METHODS", "SELF_PACED", "Plan", "Sink", "Target"]
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
-ENGINES = ("aiohttp", "curl", "http1")
+ENGINES = ("aiohttp", "curl", "http1", "native")
 # Engines with their own event loop (harness.loadgen.pacing) rather than asyncio's.
-SELF_PACED = ("curl", "http1")
+SELF_PACED = ("curl", "http1", "native")
 
 
 class Sink(Protocol):
@@ -94,6 +94,12 @@ class Plan:
                 f"expected an http:// URL for the http1 engine but got {self.target.url!r}; "
                 "the curl and aiohttp engines speak https"
             )
+        if self.engine == "native":
+            from harness.loadgen.native import INSTALL_HINT, native_available, unsupported
+
+            reason = unsupported(self.target) if native_available() else INSTALL_HINT
+            if reason is not None:
+                raise UsageError(reason)
 
     @property
     def open_loop(self) -> bool:

@@ -30,7 +30,7 @@ from harness.loadgen.engine import Sink, Target
 from harness.loadgen.payloads import FixedBody
 from harness.loadgen.poller import Poller
 
-__all__ = ["Http1Loop", "reachable_address"]
+__all__ = ["BODY_METHODS", "Http1Loop", "reachable_address", "request_start", "resolve"]
 
 _IN, _OUT = select.EPOLLIN, select.EPOLLOUT
 _READABLE = select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP
@@ -40,7 +40,8 @@ _MAX_EVENTS = 256
 _RECV_BYTES = 64 * 1024
 # Timeouts are checked this often; a timed-out request is reported at most this late.
 _EXPIRY_EVERY_S = 0.005
-_BODY_METHODS = ("POST", "PUT", "PATCH")
+# Methods whose requests always carry a Content-Length, even for an empty body.
+BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
 class _Request:
@@ -48,21 +49,11 @@ class _Request:
     each with the size of its body."""
 
     def __init__(self, target: Target) -> None:
-        # Plan has made sure the scheme is http.
-        url = urlsplit(target.url)
-        if not url.hostname:
-            raise UsageError(f"expected a host in the URL but got {target.url!r}")
-        try:
-            port = url.port or 80
-            found = socket.getaddrinfo(url.hostname, port, type=socket.SOCK_STREAM)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot resolve the host of {target.url!r}: {exc}") from exc
-        self.family, self.address = reachable_address(found)
+        self.family, self.address = resolve(target)
         self.head = target.method == "HEAD"
-        path = (url.path or "/") + (f"?{url.query}" if url.query else "")
-        self._start = f"{target.method} {path} HTTP/1.1\r\nHost: {url.netloc}\r\n".encode()
+        self._start = request_start(target)
         self._typed = f"Content-Type: {target.content_type}\r\n".encode()
-        self._always_length = target.method in _BODY_METHODS
+        self._always_length = target.method in BODY_METHODS
         self._body = target.body
         fixed = target.body if isinstance(target.body, FixedBody) else None
         self.fixed = None if fixed is None else (self._build(fixed.data), len(fixed.data))
@@ -79,6 +70,26 @@ class _Request:
             return self._start + b"\r\n"
         length = f"Content-Length: {len(body)}\r\n\r\n".encode()
         return self._start + (self._typed if body else b"") + length + body
+
+
+def resolve(target: Target) -> tuple[socket.AddressFamily, Any]:
+    """The address family and socket address requests to ``target`` go to (an http:// URL)."""
+    url = urlsplit(target.url)
+    if not url.hostname:
+        raise UsageError(f"expected a host in the URL but got {target.url!r}")
+    try:
+        port = url.port or 80
+        found = socket.getaddrinfo(url.hostname, port, type=socket.SOCK_STREAM)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot resolve the host of {target.url!r}: {exc}") from exc
+    return reachable_address(found)
+
+
+def request_start(target: Target) -> bytes:
+    """The request line and Host header every request to ``target`` begins with."""
+    url = urlsplit(target.url)
+    path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+    return f"{target.method} {path} HTTP/1.1\r\nHost: {url.netloc}\r\n".encode()
 
 
 def reachable_address(found: list[tuple[Any, ...]]) -> tuple[socket.AddressFamily, Any]:

@@ -49,7 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--engine",
         choices=("auto", *ENGINES),
         default="auto",
-        help="HTTP engine; auto: http1 for http:// URLs, aiohttp for https://",
+        help=(
+            "HTTP engine; auto: native for http:// URLs (http1 where it is not built), "
+            "aiohttp for https://"
+        ),
     )
     parser.add_argument("--closed-loop", type=int, metavar="CONCURRENCY", help="closed loop")
     shape = parser.add_argument_group("arrival shape")
@@ -169,4 +172,8 @@ def engine_for(engine: str, url: str) -> str:
     """``auto`` resolved: the fastest engine that speaks the URL's scheme."""
     if engine != "auto":
         return engine
-    return "http1" if url.startswith("http://") else "aiohttp"
+    if not url.startswith("http://"):
+        return "aiohttp"
+    from harness.loadgen.native import native_available
+
+    return "native" if native_available() else "http1"

@@ -34,6 +34,7 @@ __all__ = [
     "NEVER",
     "EventLoop",
     "SecondTick",
+    "connections_ahead",
     "run_paced",
     "run_recorded",
 ]
@@ -87,13 +88,17 @@ def run_paced(
     tick: SecondTick | None = None,
     stop: threading.Event | None = None,
 ) -> GeneratorStats:
-    """Run ``plan`` on its self-paced engine (curl or http1): the same contract as the asyncio
-    engine's ``run_plan``. Setting ``stop`` (from another thread) ends the run early: nothing
-    more is sent and nothing more awaited."""
+    """Run ``plan`` on its self-paced engine (curl, http1 or native): the same contract as the
+    asyncio engine's ``run_plan``. Setting ``stop`` (from another thread) ends the run early:
+    nothing more is sent and nothing more awaited."""
+    if plan.engine == "native":
+        from harness.loadgen.native import run_native
+
+        return run_native(plan, sink, t0, tick, stop)
     loop = _event_loop(plan, sink, t0)
     ticker = _Ticker(t0, tick, stop)
     try:
-        loop.prepare(_connections_ahead(plan))
+        loop.prepare(connections_ahead(plan))
         # Everything alive now lives for the whole run: out of the collector's sight, its full
         # collections stay short instead of stalling the schedule for milliseconds.
         gc.freeze()
@@ -142,7 +147,7 @@ def run_recorded(
         batch.flush()
 
 
-def _connections_ahead(plan: Plan) -> int:
+def connections_ahead(plan: Plan) -> int:
     """Connections worth opening before the first request: the users of a closed loop, or what
     the peak rate keeps busy if answers took 10 ms (at least a few). Opening them mid-run is
     what hurts: a short hiccup on either side leaves no connection free, each late request then

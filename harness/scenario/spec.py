@@ -45,7 +45,8 @@ class LoadSpec:
     samples: tuple[bytes, ...] = ()
     # How requests arrive over time; None is the constant ``rate``.
     arrivals: Shape | None = None
-    # The HTTP engine: aiohttp, http1, curl, or auto (http1 for http:// URLs).
+    # The HTTP engine: aiohttp, http1, curl, native, or auto (native for http:// URLs where it is
+    # built, else http1).
     engine: str = "aiohttp"
 
 

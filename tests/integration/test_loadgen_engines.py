@@ -1,6 +1,6 @@
-"""The curl and http1 engines against a tiny local aiohttp server: what they count, how they
-name failures, and that open and closed loops keep their contracts. Everything binds 127.0.0.1;
-the curl cases are skipped when pycurl is not installed."""
+"""The self-paced engines (curl, http1, native) against a tiny local aiohttp server: what they
+count, how they name failures, and that open and closed loops keep their contracts. Everything
+binds 127.0.0.1; the curl cases skip without pycurl, the native ones where it is not built."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from harness.errors import UsageError
 from harness.loadgen import Constant, Plan, PredictionsPerRecord, RecordsBody, Target
 from harness.loadgen.curl import curl_available
 from harness.loadgen.histograms import Tally
+from harness.loadgen.native import native_available
 from harness.loadgen.pacing import run_paced
 from harness.loadgen.recorder import Recorder
 from harness.loadgen.stats import GeneratorStats
@@ -30,6 +31,9 @@ pytestmark = pytest.mark.integration
     params=[
         pytest.param("curl", marks=pytest.mark.skipif(not curl_available(), reason="needs pycurl")),
         "http1",
+        pytest.param(
+            "native", marks=pytest.mark.skipif(not native_available(), reason="not built")
+        ),
     ]
 )
 def engine(request: pytest.FixtureRequest) -> str:

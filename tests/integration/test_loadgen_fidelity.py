@@ -17,6 +17,7 @@ from aiohttp import web
 from harness.cli import main
 from harness.loadgen import Constant, Plan, Target, run_plan
 from harness.loadgen.curl import curl_available
+from harness.loadgen.native import native_available
 from harness.loadgen.pacing import run_paced
 from harness.loadgen.recorder import Recorder
 from tests.threaded_server import serve_in_thread
@@ -71,6 +72,9 @@ def _measure(server: Server, engine: str, concurrency: int | None) -> Recorder:
         "aiohttp",
         "http1",
         pytest.param("curl", marks=pytest.mark.skipif(not curl_available(), reason="needs pycurl")),
+        pytest.param(
+            "native", marks=pytest.mark.skipif(not native_available(), reason="not built")
+        ),
     ],
 )
 def test_open_loop_p99_shows_a_stall_that_closed_loop_hides(server: Server, engine: str) -> None:
@@ -97,7 +101,7 @@ def test_healthy_server_gets_the_offered_rate_with_nothing_dropped(
     assert code in (0, 1)  # 1 only if this machine's generator fell behind, which it reports
     assert data["mode"] == "open-loop"
     # --engine auto takes the fastest engine for an http:// URL.
-    assert data["engine"] == "http1"
+    assert data["engine"] == ("native" if native_available() else "http1")
     assert data["requests"] == 1200
     assert data["achieved_rate"] == pytest.approx(400, rel=0.03)
     assert data["dropped"] == 0

@@ -11,6 +11,7 @@ from dataclasses import replace
 import pytest
 
 from faults import ScheduledFault, Toxic
+from harness.loadgen.native import native_available
 from harness.loadgen.recorder import Recorder
 from harness.run.load import run_open_loop
 from harness.run.runner import run_on
@@ -32,7 +33,12 @@ SCENARIO = Scenario(
 )
 
 
-@pytest.mark.parametrize("engine", ["aiohttp", "http1"])
+NATIVE = pytest.param(
+    "native", marks=pytest.mark.skipif(not native_available(), reason="not built")
+)
+
+
+@pytest.mark.parametrize("engine", ["aiohttp", "http1", NATIVE])
 def test_a_fault_window_lands_in_the_same_phases_on_every_engine(
     chaos_proxies: Topology, engine: str
 ) -> None:
@@ -52,8 +58,11 @@ def test_a_fault_window_lands_in_the_same_phases_on_every_engine(
     assert phases["recovery"].value("p90_ms") < LATENCY_MS / 2  # type: ignore[operator]
 
 
-def test_a_cancelled_run_stops_the_engine_thread_at_once(chaos_proxies: Topology) -> None:
-    spec = LoadSpec(rate=100, duration_s=30, timeout_s=5, engine="http1")
+@pytest.mark.parametrize("engine", ["http1", NATIVE])
+def test_a_cancelled_run_stops_the_engine_thread_at_once(
+    chaos_proxies: Topology, engine: str
+) -> None:
+    spec = LoadSpec(rate=100, duration_s=30, timeout_s=5, engine=engine)
     recorder = Recorder()
     before = threading.active_count()
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.loadgen.engine import Target
+from harness.loadgen.native import native_available
 from harness.loadgen.options import engine_for
 from harness.loadgen.payloads import PredictionsPerRecord, RecordsBody, body_file
 from harness.loadgen.recorder import Recorder
@@ -130,7 +131,7 @@ def test_bad_load_flags_exit_2_with_a_message(argv: list[str], message: str, cli
 @pytest.mark.parametrize(
     ("engine", "url", "chosen"),
     [
-        ("auto", "http://127.0.0.1:8080/invocations", "http1"),
+        ("auto", "http://127.0.0.1:8080/invocations", "native" if native_available() else "http1"),
         ("auto", "https://127.0.0.1:8443/invocations", "aiohttp"),
         ("curl", "http://127.0.0.1:8080/", "curl"),
         ("aiohttp", "http://127.0.0.1:8080/", "aiohttp"),
