@@ -15,8 +15,9 @@ from typing import Protocol
 from harness.errors import UsageError
 from harness.loadgen.payloads import AcceptAny, BodySource, FixedBody, Validator
 from harness.loadgen.shapes import Shape
+from harness.loadgen.streams import StreamSlo, StreamTimes
 
-__all__ = ["ENGINES", "METHODS", "SELF_PACED", "Plan", "Sink", "Target"]
+__all__ = ["ENGINES", "METHODS", "SELF_PACED", "Plan", "Sink", "StreamSink", "Target"]
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 ENGINES = ("aiohttp", "curl", "http1", "native")
@@ -40,6 +41,12 @@ class Sink(Protocol):
     ) -> None: ...
 
 
+class StreamSink(Protocol):
+    """A sink that also takes how a streamed answer's tokens arrived (times from ``t0``)."""
+
+    def streamed(self, intended: float, times: StreamTimes, good: bool) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where requests go and how: one request shape for every engine."""
@@ -51,6 +58,10 @@ class Target:
     content_type: str = "application/json"
     timeout_s: float = 10.0
     max_connections: int = 256
+    # Answers are server-sent event streams, timed token by token (the aiohttp engine's);
+    # ``slo`` the objectives a stream must meet to count towards goodput.
+    stream: bool = False
+    slo: StreamSlo = field(default_factory=StreamSlo)
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
@@ -93,6 +104,11 @@ class Plan:
             raise UsageError(
                 f"expected an http:// URL for the http1 engine but got {self.target.url!r}; "
                 "the curl and aiohttp engines speak https"
+            )
+        if self.target.stream and self.engine != "aiohttp":
+            raise UsageError(
+                f"expected the aiohttp engine for streamed answers but got {self.engine!r}: "
+                "the others read each answer whole"
             )
         if self.engine == "native":
             from harness.loadgen.native import INSTALL_HINT, native_available, unsupported

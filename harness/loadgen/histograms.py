@@ -1,5 +1,6 @@
 """HDR histograms and the tallies built on them: what one second or one phase of load measured
-(latency, service time, scheduling lag, body sizes), mergeable across threads and processes."""
+(latency, service time, scheduling lag, body sizes, streamed tokens), mergeable across threads
+and processes."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import numpy as np
 import numpy.typing as npt
 from hdrh.histogram import HdrHistogram
 
+from harness.loadgen.streams import StreamTimes
+
 __all__ = [
     "DENSE_SECONDS",
     "DISTRIBUTION_PERCENTILES",
@@ -20,6 +23,7 @@ __all__ = [
     "Floats",
     "Ints",
     "Mask",
+    "StreamTally",
     "Tally",
     "new_histogram",
     "new_size_histogram",
@@ -193,6 +197,90 @@ def _size_summary(histogram: HdrHistogram | None) -> dict[str, int] | None:
 
 
 @dataclass(slots=True)
+class StreamTally:
+    """Streamed answers of a set of requests: time to first token (from intended start), every
+    inter-token gap, time per output token, tokens, streams that ended properly, and those that
+    met the run's objectives (goodput)."""
+
+    ttft: HdrHistogram = field(default_factory=new_histogram)
+    itl: HdrHistogram = field(default_factory=new_histogram)
+    tpot: HdrHistogram = field(default_factory=new_histogram)
+    streams: int = 0
+    complete: int = 0
+    tokens: int = 0
+    good: int = 0
+
+    def add(self, times: StreamTimes, good: bool) -> None:
+        self.streams += 1
+        self.complete += times.complete
+        self.tokens += times.tokens
+        self.good += good
+        if times.first_token_s is not None:
+            record_micros(self.ttft, int(times.first_token_s * 1_000_000))
+        if times.gaps_s:
+            gaps = (np.asarray(times.gaps_s) * 1_000_000).astype(np.int64)
+            record_many(self.itl, gaps)
+        if times.tpot_s is not None:
+            record_micros(self.tpot, int(times.tpot_s * 1_000_000))
+
+    def percentile_ms(self, which: str, percentile: float) -> float | None:
+        """``which`` of ttft, itl, tpot at ``percentile``; None when none was measured."""
+        histogram: HdrHistogram = getattr(self, which)
+        return _ms(histogram, percentile) if histogram.total_count else None
+
+    def summary(self) -> dict[str, Any]:
+        points = {
+            which: {f"p{p}": self.percentile_ms(which, p) for p in (50, 90, 99)}
+            for which in ("ttft", "itl", "tpot")
+        }
+        return {
+            "streams": self.streams,
+            "complete": self.complete,
+            "cut": self.streams - self.complete,
+            "tokens": self.tokens,
+            "good": self.good,
+            "ttft_ms": points["ttft"],
+            "itl_ms": points["itl"],
+            "tpot_ms": points["tpot"],
+        }
+
+    def merge(self, other: StreamTally) -> None:
+        for which in ("ttft", "itl", "tpot"):
+            mine, theirs = getattr(self, which), getattr(other, which)
+            _add(mine, theirs, _max(theirs), _min(theirs))
+        self.streams += other.streams
+        self.complete += other.complete
+        self.tokens += other.tokens
+        self.good += other.good
+
+    def encode(self) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "streams": self.streams,
+            "complete": self.complete,
+            "tokens": self.tokens,
+            "good": self.good,
+        }
+        for which in ("ttft", "itl", "tpot"):
+            histogram = getattr(self, which)
+            found[which] = histogram.encode()
+            found[f"{which}_max_us"] = _max(histogram)
+        return found
+
+    @classmethod
+    def decode(cls, encoded: dict[str, Any]) -> StreamTally:
+        tally = cls(
+            streams=encoded["streams"],
+            complete=encoded["complete"],
+            tokens=encoded["tokens"],
+            good=encoded["good"],
+        )
+        for which in ("ttft", "itl", "tpot"):
+            decoded = HdrHistogram.decode(encoded[which])
+            _add(getattr(tally, which), decoded, encoded[f"{which}_max_us"], _min(decoded))
+        return tally
+
+
+@dataclass(slots=True)
 class Tally:
     """Outcomes of a set of requests: latency from intended start, service time, status codes,
     transport failures by kind, the worst queue depth / in-flight sampled meanwhile, and the
@@ -207,6 +295,8 @@ class Tally:
     # Bytes of each request's and response's body; None until a size is first recorded.
     request_sizes: HdrHistogram | None = None
     response_sizes: HdrHistogram | None = None
+    # Streamed answers' timings; None until a streamed answer is first recorded.
+    stream: StreamTally | None = None
 
     def add(
         self,
@@ -249,6 +339,12 @@ class Tally:
                 self.failures[failures[-1 - code]] += count
         self.request_sizes = _record_sizes(self.request_sizes, request_bytes)
         self.response_sizes = _record_sizes(self.response_sizes, response_bytes)
+
+    def add_stream(self, times: StreamTimes, good: bool) -> None:
+        """A streamed answer's timings (its outcome is recorded by :meth:`add`)."""
+        if self.stream is None:
+            self.stream = StreamTally()
+        self.stream.add(times, good)
 
     def sample(self, queue_depth: float | None, inflight: float | None) -> None:
         # Budgets on queue depth are about the worst moment, so keep the maximum.
@@ -311,6 +407,10 @@ class Tally:
             self.sample(other.queue_depth, other.inflight)
         self.request_sizes = _merge_sizes(self.request_sizes, other.request_sizes)
         self.response_sizes = _merge_sizes(self.response_sizes, other.response_sizes)
+        if other.stream is not None:
+            if self.stream is None:
+                self.stream = StreamTally()
+            self.stream.merge(other.stream)
 
     def encode(self) -> dict[str, Any]:
         """A plain, picklable and JSON-able form; histograms in HDR's compressed encoding."""
@@ -328,6 +428,7 @@ class Tally:
             "inflight": self.inflight,
             **_encode_sizes("request_sizes", self.request_sizes),
             **_encode_sizes("response_sizes", self.response_sizes),
+            "stream": None if self.stream is None else self.stream.encode(),
         }
 
     def merge_encoded(self, encoded: dict[str, Any]) -> None:
@@ -348,6 +449,12 @@ class Tally:
                     getattr(self, key), HdrHistogram.decode(encoded[key]), encoded[f"{key}_max"]
                 )
                 setattr(self, key, merged)
+        if encoded.get("stream") is not None:
+            decoded = StreamTally.decode(encoded["stream"])
+            if self.stream is None:
+                self.stream = decoded
+            else:
+                self.stream.merge(decoded)
 
 
 def _encode_sizes(key: str, histogram: HdrHistogram | None) -> dict[str, Any]:
@@ -403,6 +510,7 @@ class Bucket(Tally):
         self.failures.clear()
         self.queue_depth = self.inflight = None
         self.request_sizes = self.response_sizes = None
+        self.stream = None
         self.second, self.offered = second, 0
 
     def merge_encoded(self, encoded: dict[str, Any]) -> None:

@@ -168,11 +168,12 @@ def plan_from(args: argparse.Namespace) -> tuple[Plan, Workers]:
     return plan, workers
 
 
-def engine_for(engine: str, url: str) -> str:
-    """``auto`` resolved: the fastest engine that speaks the URL's scheme."""
+def engine_for(engine: str, url: str, *, stream: bool = False) -> str:
+    """``auto`` resolved: the fastest engine that speaks the URL's scheme (and reads streamed
+    answers, when asked to)."""
     if engine != "auto":
         return engine
-    if not url.startswith("http://"):
+    if stream or not url.startswith("http://"):
         return "aiohttp"
     from harness.loadgen.native import native_available
 

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, Protocol, overload
 import numpy as np
 
 from harness.loadgen.histograms import Bucket, Floats, Ints, Mask, Tally
+from harness.loadgen.streams import StreamTimes
 
 __all__ = [
     "DENSE_SECONDS",
@@ -146,6 +147,14 @@ class Recorder:
         phases = self.phases
         for phase in self.clock.phases_at(intended):
             phases[phase].add(latency, service, status, failure, request_bytes, response_bytes)
+
+    def streamed(self, intended: float, times: StreamTimes, good: bool) -> None:
+        """How a streamed answer's tokens arrived, beside its :meth:`completed` outcome;
+        ``good`` when it met the run's objectives."""
+        self.bucket(intended).add_stream(times, good)
+        phases = self.phases
+        for phase in self.clock.phases_at(intended):
+            phases[phase].add_stream(times, good)
 
     def completed_many(
         self,

@@ -14,9 +14,11 @@ from typing import Any
 
 import aiohttp
 
+from harness.errors import UsageError
 from harness.loadgen.engine import Plan, Sink
 from harness.loadgen.shapes import peak_rate, take_share
 from harness.loadgen.stats import GeneratorStats
+from harness.loadgen.streams import StreamReader
 
 __all__ = ["run_closed", "run_open", "run_plan"]
 
@@ -48,18 +50,32 @@ def _sender(
     session: aiohttp.ClientSession, plan: Plan, sink: Sink, t0: float
 ) -> Callable[[int, float], Coroutine[Any, Any, None]]:
     target = plan.target
+    streamed = getattr(sink, "streamed", None) if target.stream else None
+    if target.stream and streamed is None:
+        raise UsageError("streamed answers are recorded in-process or by worker processes")
 
     async def send(index: int, intended: float) -> None:
         payload = target.body(index)
         received: int | None = None
+        reader = StreamReader(intended) if streamed is not None else None
         sent = time.monotonic()
         try:
             async with session.request(target.method, target.url, data=payload or None) as answer:
-                body = await answer.read()
-            received = len(body)
+                if reader is None:
+                    body = await answer.read()
+                else:
+                    body = await _read_stream(answer, reader)
+            received = reader.bytes if reader is not None else len(body)
             status, failure = target.outcome(answer.status, body)
         except (TimeoutError, aiohttp.ClientError) as exc:
             status, failure = None, _failure_name(exc)
+        if reader is not None and streamed is not None:
+            times = reader.times()
+            if status is not None and 200 <= status < 300 and not times.complete:
+                # A stream that ended without [DONE] or a final event was cut short.
+                status, failure = None, "stream_cut"
+            good = status is not None and status < 400 and target.slo.met(times)
+            streamed(intended - t0, times, good)
         sink.completed(
             intended - t0,
             sent - t0,
@@ -71,6 +87,18 @@ def _sender(
         )
 
     return send
+
+
+async def _read_stream(answer: aiohttp.ClientResponse, reader: StreamReader) -> bytes:
+    """A 2xx streamed answer fed to ``reader`` as it arrives (nothing kept); any other answer
+    read whole, as its error body."""
+    if not 200 <= answer.status < 300:
+        body = await answer.read()
+        reader.feed(body, time.monotonic())
+        return body
+    async for chunk in answer.content.iter_any():
+        reader.feed(chunk, time.monotonic())
+    return b""
 
 
 async def run_open(

@@ -45,12 +45,17 @@ def target_for(url: str, spec: LoadSpec) -> Target:
     else:
         body = RecordsBody(spec.records_per_request, spec.keyspace)
         validator = PredictionsPerRecord(spec.records_per_request)
+    if spec.stream:
+        # A stream's outcome is how it ended, not a body to check.
+        validator = AcceptAny()
     return Target(
         url,
         body=body,
         validator=validator,
         timeout_s=spec.timeout_s,
         max_connections=spec.max_connections,
+        stream=spec.stream,
+        slo=spec.slo,
     )
 
 
@@ -59,7 +64,7 @@ def load_plan(
 ) -> Plan:
     """The plan of a scenario's load: ``shape``, by default the spec's constant rate."""
     arrivals = shape if shape is not None else Constant(spec.rate, spec.duration_s)
-    engine = engine_for(spec.engine, url)
+    engine = engine_for(spec.engine, url, stream=spec.stream)
     return Plan(target_for(url, spec), arrivals, max_inflight=max_inflight, engine=engine)
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "judged_mid_run",
     "percentile_of",
     "size_metric_of",
+    "stream_percentile_of",
 ]
 
 OPERATORS: Mapping[str, Callable[[float, float], bool]] = {
@@ -51,6 +52,11 @@ PLAIN_METRICS = frozenset(
         "request_bytes_p99",
         "response_bytes_p50",
         "response_bytes_p99",
+        # Streamed answers (load.stream): tokens received per second of the phase, the share
+        # of requests that met every objective of load.slo, and streams cut short.
+        "tokens_per_s",
+        "goodput",
+        "cut_streams",
     }
 )
 # Seconds from a fault window's end until the timeline is back within the baseline.
@@ -66,6 +72,8 @@ _OWN_METRICS = PLAIN_METRICS | _SYSTEM_METRICS
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)_ms$")
 _K6_PERCENTILE = re.compile(r"^p\((\d{1,2}(?:\.\d+)?)\)$")
 _SIZE = re.compile(r"^(request|response)_bytes_(p50|p99)$")
+# Time to first token, inter-token latency and time per output token of streamed answers.
+_STREAM_PERCENTILE = re.compile(r"^(ttft|itl|tpot)_p(\d{1,2}(?:\.\d+)?)_ms$")
 # Over the whole run of a client under test: what the endpoint saw, and what the client did
 # (in the order reports show them).
 RUN_METRIC_NAMES = (
@@ -118,8 +126,11 @@ def canonical_metric(name: str) -> str:
         return f"p{k6.group(1)}_ms"
     if name in _OWN_METRICS or _PERCENTILE.match(name) or _DEPENDENCY.match(name):
         return name
+    if _STREAM_PERCENTILE.match(name):
+        return name
     raise ValueError(
-        f"expected a metric among {sorted(_OWN_METRICS)}, pNN_ms / p(NN), or "
+        f"expected a metric among {sorted(_OWN_METRICS)}, pNN_ms / p(NN), "
+        f"ttft_pNN_ms / itl_pNN_ms / tpot_pNN_ms, or "
         f"dep.NAME.calls / dep.NAME.calls_per_request / dep.NAME.status_NNN, client.<metric>, "
         f"endpoint.requests / endpoint.error_rate / endpoint.status_NNN, or one of "
         f"{sorted(RUN_METRICS - {'endpoint.requests', 'endpoint.error_rate'})} but got {name!r}"
@@ -149,6 +160,12 @@ def judged_mid_run(metric: str) -> bool:
 def percentile_of(metric: str) -> float | None:
     match = _PERCENTILE.match(metric)
     return float(match.group(1)) if match else None
+
+
+def stream_percentile_of(metric: str) -> tuple[str, float] | None:
+    """``ttft_p99_ms`` -> ``("ttft", 99.0)``; None for any other metric."""
+    match = _STREAM_PERCENTILE.match(metric)
+    return (match.group(1), float(match.group(2))) if match else None
 
 
 def size_metric_of(metric: str) -> tuple[str, str] | None:

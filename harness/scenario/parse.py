@@ -31,6 +31,7 @@ from harness.incident.reproduce import DEFAULT_MIN_OVERLAP, DEFAULT_TOLERANCE_S,
 from harness.loadgen.engine import ENGINES
 from harness.loadgen.payloads import body_file
 from harness.loadgen.shapes import Constant, Poisson, Ramp, Shape, Sine, Step
+from harness.loadgen.streams import StreamSlo
 from harness.loadgen.trace import read_trace
 from harness.scenario.budgets import (
     DEFAULT_TOLERANCE,
@@ -330,6 +331,8 @@ def _load(reader: Reader, raw: Any, base: Path) -> LoadSpec:
         "body_file",
         "arrivals",
         "engine",
+        "stream",
+        "slo",
     }
     reader.known_keys(doc, "load", fields)
     return LoadSpec(
@@ -352,7 +355,36 @@ def _load(reader: Reader, raw: Any, base: Path) -> LoadSpec:
         samples=_samples(reader, doc, base),
         arrivals=_arrivals(reader, doc, base),
         engine=_engine(reader, doc),
+        stream=_stream(reader, doc),
+        slo=_slo(reader, doc),
     )
+
+
+def _stream(reader: Reader, doc: Mapping[str, Any]) -> bool:
+    found = _flag(reader, doc, "stream", "load")
+    if found and doc.get("engine", "aiohttp") not in ("aiohttp", "auto"):
+        raise reader.error(
+            "load.engine",
+            "expected aiohttp or auto with stream: true: the other engines read answers whole",
+        )
+    return found
+
+
+def _slo(reader: Reader, doc: Mapping[str, Any]) -> StreamSlo:
+    raw = doc.get("slo")
+    if raw is None:
+        return StreamSlo()
+    slo = reader.mapping(raw, "load.slo")
+    reader.known_keys(slo, "load.slo", {"ttft_ms", "tpot_ms", "e2e_ms"})
+    if not doc.get("stream", False):
+        raise reader.error("load.slo", "objectives of streamed answers need stream: true")
+
+    def limit(key: str) -> float | None:
+        if key not in slo:
+            return None
+        return float(reader.number(slo, key, "load.slo", minimum=0, exclusive=True))
+
+    return StreamSlo(ttft_ms=limit("ttft_ms"), tpot_ms=limit("tpot_ms"), e2e_ms=limit("e2e_ms"))
 
 
 def _engine(reader: Reader, doc: Mapping[str, Any]) -> str:

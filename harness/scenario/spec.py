@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from faults import HttpError, ResourceLimit, ScheduledFault, Surge
 from harness.incident.reproduce import DEFAULT_MIN_OVERLAP, DEFAULT_TOLERANCE_S, SourceSignature
 from harness.loadgen.shapes import Constant, Shape, Spike
+from harness.loadgen.streams import StreamSlo
 from harness.scenario.budgets import Budget
 from harness.scenario.clients import ClientSpec
 from harness.servers.endpoint.config import EndpointConfig
@@ -48,6 +49,10 @@ class LoadSpec:
     # The HTTP engine: aiohttp, http1, curl, native, or auto (native for http:// URLs where it is
     # built, else http1).
     engine: str = "aiohttp"
+    # Answers are server-sent event streams (an LLM endpoint's), timed token by token; ``slo``
+    # the objectives a stream must meet to count towards goodput.
+    stream: bool = False
+    slo: StreamSlo = field(default_factory=StreamSlo)
 
 
 @dataclass(frozen=True, slots=True)

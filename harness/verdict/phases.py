@@ -8,7 +8,7 @@ from typing import Any
 
 from harness.loadgen.histograms import Tally
 from harness.loadgen.recorder import Recorder
-from harness.scenario.budgets import percentile_of, size_metric_of
+from harness.scenario.budgets import percentile_of, size_metric_of, stream_percentile_of
 
 __all__ = ["PhaseStats", "phase_stats"]
 
@@ -43,6 +43,10 @@ class PhaseStats:
         percentile = percentile_of(metric)
         if percentile is not None:
             return self.tally.percentile_ms(percentile)
+        streamed = stream_percentile_of(metric)
+        if streamed is not None:
+            stream = self.tally.stream
+            return None if stream is None else stream.percentile_ms(*streamed)
         size = size_metric_of(metric)
         if size is not None:
             which, point = size
@@ -61,8 +65,20 @@ class PhaseStats:
             "max_ms": self.tally.max_ms(),
             "max_queue_depth": self.tally.queue_depth,
             "timeouts": self.tally.failures.get("timeout", 0),
+            **self._stream_values(),
         }
         return plain.get(metric)
+
+    def _stream_values(self) -> dict[str, float | None]:
+        stream, requests = self.tally.stream, self.tally.requests
+        if stream is None:
+            return {}
+        return {
+            "tokens_per_s": round(stream.tokens / self.seconds, 2) if self.seconds > 0 else None,
+            # Every request counts, streamed or failed before its stream began.
+            "goodput": round(stream.good / requests, 6) if requests else None,
+            "cut_streams": stream.streams - stream.complete,
+        }
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -85,6 +101,18 @@ class PhaseStats:
             # {"p50", "p99", "max"} bytes of the bodies, or None where no size was known.
             "request_bytes": self.tally.request_bytes(),
             "response_bytes": self.tally.response_bytes(),
+            # Streamed answers (load.stream): None for a run of whole answers.
+            "stream": self._stream_summary(),
+        }
+
+    def _stream_summary(self) -> dict[str, Any] | None:
+        if self.tally.stream is None:
+            return None
+        values = self._stream_values()
+        return {
+            **self.tally.stream.summary(),
+            "tokens_per_s": values["tokens_per_s"],
+            "goodput": values["goodput"],
         }
 
 

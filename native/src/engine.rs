@@ -28,7 +28,7 @@ const EXPIRY_EVERY_S: f64 = 0.005;
 const MAX_EVENTS: usize = 256;
 const RECV_BYTES: usize = 64 * 1024;
 /// Outcomes are handed to Python at least this often (and whenever this many are waiting).
-const PUBLISH_EVERY_S: f64 = 0.002;
+const PUBLISH_EVERY_S: f64 = 0.01;
 const PUBLISH_COUNT: usize = 4096;
 /// Schedule entries taken from the shared queue at a time.
 const TAKE_SCHEDULE: usize = 4096;

@@ -1,6 +1,6 @@
 //! What the loop's thread and Python share: the schedule coming in, outcomes going out, a few
-//! counters. The loop never waits on Python: it takes the lock for a swap of buffers at most
-//! every few milliseconds.
+//! counters. The loop never waits on Python: it takes the lock to append its outcomes every
+//! 10 ms.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize};

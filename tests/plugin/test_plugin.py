@@ -75,7 +75,8 @@ def test_scenarios_pass_through_fixture_and_marker_and_write_reports(
 def test_violated_budget_fails_the_test_with_the_verdict_table(pytester: pytest.Pytester) -> None:
     pytester.makefile(".yaml", short=SCENARIO % 5)
     pytester.makepyfile(TEST_FILE)
-    result = pytester.runpytest_subprocess("-k", "fixture")
+    # The process backend: the docker path of the same plugin runs in the test above.
+    result = pytester.runpytest_subprocess("-k", "fixture", "--chaos-backend", "process")
     result.assert_outcomes(failed=1)
     result.stdout.re_match_lines(
         [

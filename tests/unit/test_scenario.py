@@ -558,3 +558,30 @@ def test_load_engine_defaults_to_aiohttp_and_takes_the_others_by_name() -> None:
         "load.engine",
         "but got engine='turbo'",
     )
+
+
+def test_a_streamed_load_takes_its_objectives_and_refuses_engines_that_read_whole_answers() -> None:
+    text = (
+        "name: x\nload: {rate: 10, duration_s: 6, stream: true,\n"
+        "       slo: {ttft_ms: 500, tpot_ms: 50}}\n"
+        "budgets:\n  - ttft_p99_ms < 500\n  - goodput > 0.95\n"
+    )
+    load = parse_scenario(text).load
+
+    assert load.stream
+    assert (load.slo.ttft_ms, load.slo.tpot_ms, load.slo.e2e_ms) == (500, 50, None)
+    _rejected(
+        "name: x\nload: {rate: 10, duration_s: 6, stream: true, engine: native}\n",
+        "load.engine",
+        "expected aiohttp or auto with stream: true",
+    )
+    _rejected(
+        "name: x\nload: {rate: 10, duration_s: 6, slo: {ttft_ms: 500}}\n",
+        "load.slo",
+        "need stream: true",
+    )
+    _rejected(
+        "name: x\nload: {rate: 10, duration_s: 6, stream: yes please}\n",
+        "load.stream",
+        "expected true or false",
+    )

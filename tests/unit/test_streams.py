@@ -1,0 +1,168 @@
+"""Streamed answers read event by event: tokens, gaps, how a stream ended, the objectives of
+goodput, and the tallies and budget metrics they feed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.loadgen.histograms import Tally
+from harness.loadgen.recorder import Recorder
+from harness.loadgen.streams import StreamReader, StreamSlo, StreamTimes
+from harness.scenario.budgets import canonical_metric
+from harness.verdict.phases import PhaseStats
+
+
+def _chat(text: str, *, finish: str | None = None, usage: int | None = None) -> bytes:
+    chunk: dict[str, object] = {
+        "object": "chat.completion.chunk",
+        "choices": [
+            {"index": 0, "delta": {"content": text} if text else {}, "finish_reason": finish}
+        ],
+    }
+    if usage is not None:
+        chunk["usage"] = {"completion_tokens": usage}
+    return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+
+STREAM = [
+    _chat("Hello"),
+    _chat(" there"),
+    _chat(" friend"),
+    _chat("", finish="stop"),
+    b"data: [DONE]\n\n",
+]
+
+
+def test_tokens_are_timed_from_the_intended_start_and_the_end_is_seen() -> None:
+    reader = StreamReader(intended=10.0)
+    for n, event in enumerate(STREAM):
+        reader.feed(event, 10.1 + 0.02 * n)
+
+    times = reader.times()
+
+    assert times.first_token_s == pytest.approx(0.1)
+    assert times.gaps_s == pytest.approx((0.02, 0.02))
+    assert times.tokens == 3
+    assert times.complete
+    assert times.total_s == pytest.approx(0.18)
+    # (last byte - first token) / (tokens - 1)
+    assert times.tpot_s == pytest.approx(0.04)
+
+
+@given(cuts=st.lists(st.integers(1, 400), max_size=8))
+def test_events_split_anywhere_read_the_same(cuts: list[int]) -> None:
+    body = b"".join(STREAM).replace(b"\n\n", b"\r\n\r\n", 1)
+    reader = StreamReader(intended=0.0)
+    at = 0
+    for cut in sorted(set(cuts)):
+        reader.feed(body[at:cut], 1.0)
+        at = max(at, cut)
+    reader.feed(body[at:], 1.0)
+
+    times = reader.times()
+
+    assert (times.tokens, times.complete, len(times.gaps_s)) == (3, True, 2)
+    assert reader.bytes == len(body)
+
+
+def test_a_stream_without_done_or_a_final_event_was_cut() -> None:
+    reader = StreamReader(intended=0.0)
+    reader.feed(_chat("a") + _chat("b"), 0.5)
+
+    assert not reader.times().complete
+
+
+def test_completions_text_counts_and_usage_gives_the_token_count() -> None:
+    reader = StreamReader(intended=0.0)
+    one = {"choices": [{"text": "two words", "finish_reason": None}]}
+    last = {"choices": [{"text": "", "finish_reason": "length"}], "usage": {"completion_tokens": 5}}
+    reader.feed(b"data: " + json.dumps(one).encode() + b"\n\n", 0.2)
+    reader.feed(b"data: " + json.dumps(last).encode() + b"\n\n", 0.3)
+
+    times = reader.times()
+
+    assert times.tokens == 5
+    assert times.complete
+    assert times.first_token_s == pytest.approx(0.2)
+
+
+def test_comments_and_garbage_events_are_not_tokens() -> None:
+    reader = StreamReader(intended=0.0)
+    reader.feed(b": keep-alive\n\ndata: not json\n\ndata: [1, 2]\n\n", 0.1)
+
+    assert reader.times().tokens == 0
+    assert reader.times().first_token_s is None
+
+
+def _times(first: float | None, total: float, tokens: int, complete: bool = True) -> StreamTimes:
+    return StreamTimes(None, first, (), tokens, complete, total)
+
+
+def test_goodput_objectives_judge_only_what_is_given() -> None:
+    quick = _times(0.1, 1.1, 11)  # TPOT 100 ms
+    assert StreamSlo().met(quick)
+    assert StreamSlo(ttft_ms=200, tpot_ms=100, e2e_ms=1200).met(quick)
+    assert not StreamSlo(ttft_ms=50).met(quick)
+    assert not StreamSlo(tpot_ms=99).met(quick)
+    assert not StreamSlo(e2e_ms=1000).met(quick)
+    assert not StreamSlo().met(_times(0.1, 1.1, 11, complete=False))
+    # No second token: no TPOT to judge, so an objective on it is not met.
+    assert not StreamSlo(tpot_ms=100).met(_times(0.1, 0.1, 1))
+
+
+def test_stream_tallies_merge_and_travel_encoded_exactly() -> None:
+    one, two = Tally(), Tally()
+    one.add_stream(StreamTimes(0.01, 0.1, (0.02, 0.03), 3, True, 0.2), good=True)
+    two.add_stream(StreamTimes(0.01, 0.3, (0.05,), 2, False, 0.4), good=False)
+    merged = Tally()
+    merged.merge(one)
+    merged.merge(two)
+    travelled = Tally()
+    travelled.merge_encoded(one.encode())
+    travelled.merge_encoded(two.encode())
+
+    for tally in (merged, travelled):
+        assert tally.stream is not None
+        assert tally.stream.summary()["streams"] == 2
+        assert tally.stream.summary()["cut"] == 1
+        assert tally.stream.tokens == 5
+        assert tally.stream.good == 1
+        assert tally.stream.percentile_ms("ttft", 100) == pytest.approx(300, rel=0.001)
+        assert tally.stream.percentile_ms("itl", 100) == pytest.approx(50, rel=0.001)
+
+
+def test_phase_metrics_and_budget_names_of_streams() -> None:
+    recorder = Recorder()
+    for n in range(10):
+        recorder.completed(n * 0.1, n * 0.1, n * 0.1 + 0.5, status=200, failure=None)
+        times = StreamTimes(0.01, 0.05 + 0.01 * n, (0.02,) * 4, 5, True, 0.5)
+        recorder.streamed(n * 0.1, times, good=n < 8)
+    phase = PhaseStats("overall", recorder.phases["overall"], 0.0, 2.0)
+
+    assert phase.value("ttft_p50_ms") == pytest.approx(90, rel=0.01)
+    assert phase.value("itl_p99_ms") == pytest.approx(20, rel=0.01)
+    assert phase.value("tokens_per_s") == 25.0
+    assert phase.value("goodput") == 0.8
+    assert phase.value("cut_streams") == 0
+    assert phase.summary()["stream"]["tokens"] == 50
+    assert [canonical_metric(m) for m in ("ttft_p99_ms", "itl_p50_ms", "goodput")] == [
+        "ttft_p99_ms",
+        "itl_p50_ms",
+        "goodput",
+    ]
+    with pytest.raises(ValueError, match="ttft_pNN_ms"):
+        canonical_metric("ttft_ms")
+
+
+def test_a_run_of_whole_answers_has_no_stream_metrics() -> None:
+    recorder = Recorder()
+    recorder.completed(0.0, 0.0, 0.1, status=200, failure=None)
+    phase = PhaseStats("overall", recorder.phases["overall"], 0.0, 1.0)
+
+    assert phase.value("ttft_p99_ms") is None
+    assert phase.value("goodput") is None
+    assert phase.summary()["stream"] is None
