@@ -283,6 +283,21 @@ def timeline_row(bucket: Bucket) -> dict[str, Any]:
         "lag_p99_ms": bucket.lag_ms(99),
         "queue_depth": bucket.queue_depth,
         "inflight": bucket.inflight,
+        **_stream_row(bucket),
+    }
+
+
+def _stream_row(bucket: Bucket) -> dict[str, Any]:
+    """A second's streamed answers (only in runs of streams): first token and gaps, tokens."""
+    stream = bucket.stream
+    if stream is None:
+        return {}
+    return {
+        "ttft_p50_ms": stream.percentile_ms("ttft", 50),
+        "ttft_p99_ms": stream.percentile_ms("ttft", 99),
+        "itl_p99_ms": stream.percentile_ms("itl", 99),
+        "tokens": stream.tokens,
+        "good": stream.good,
     }
 
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.loadgen.histograms import Tally
-from harness.loadgen.recorder import Recorder
+from harness.loadgen.recorder import Recorder, timeline_row
 from harness.loadgen.streams import StreamReader, StreamSlo, StreamTimes
 from harness.scenario.budgets import canonical_metric
 from harness.verdict.phases import PhaseStats
@@ -166,3 +166,16 @@ def test_a_run_of_whole_answers_has_no_stream_metrics() -> None:
     assert phase.value("ttft_p99_ms") is None
     assert phase.value("goodput") is None
     assert phase.summary()["stream"] is None
+
+
+def test_each_second_of_the_timeline_shows_its_streams() -> None:
+    recorder = Recorder()
+    recorder.completed(0.5, 0.5, 0.9, status=200, failure=None)
+    recorder.streamed(0.5, StreamTimes(0.01, 0.1, (0.02, 0.02), 3, True, 0.4), good=True)
+    recorder.completed(1.5, 1.5, 1.6, status=200, failure=None)
+
+    rows = [timeline_row(bucket) for bucket in recorder.seconds()]
+
+    assert rows[0]["tokens"] == 3
+    assert rows[0]["ttft_p99_ms"] == pytest.approx(100, rel=0.01)
+    assert "tokens" not in rows[1]
