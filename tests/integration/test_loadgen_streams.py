@@ -51,9 +51,9 @@ def server() -> Iterator[str]:
         yield base
 
 
-def _run(url: str, slo: StreamSlo = StreamSlo()) -> Recorder:
+def _run(url: str, slo: StreamSlo | None = None) -> Recorder:
     recorder = Recorder()
-    target = Target(url, body=FixedBody(b'{"stream": true}'), stream=True, slo=slo)
+    target = Target(url, body=FixedBody(b'{"stream": true}'), stream=True, slo=slo or StreamSlo())
     plan = Plan(target, Constant(10, 1.0))
     asyncio.run(run_plan(plan, recorder, time.monotonic() + 0.05))
     return recorder

@@ -46,6 +46,14 @@ EVERYTHING = EndpointConfig(
     seed=9,
     access_log=True,
     uvloop=False,
+    llm=True,
+    default_max_tokens=16,
+    prefill_ms_per_token=1.5,
+    decode_tokens_per_s=25.0,
+    max_sequences=3,
+    kv_cache_tokens=4096,
+    llm_max_waiting=5,
+    llm_queue_timeout_s=2.5,
 )
 
 

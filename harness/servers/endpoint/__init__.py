@@ -1,6 +1,7 @@
 """Reference model-serving endpoint: MLflow scoring protocol, provisioned concurrency with a
 bounded queue and an autoscaler, front-door limits, feature-store and enrichment lookups with
-retries, a retry budget and a cache, dynamic batching, and Databricks-style metrics."""
+retries, a retry budget and a cache, dynamic batching, and Databricks-style metrics; with `llm`
+on, also OpenAI-compatible streaming chat and completions over a sequence scheduler."""
 
 from harness.servers.endpoint.admission import Admission, QueueFull, QueueTimeout
 from harness.servers.endpoint.app import make_app, serve
@@ -10,6 +11,12 @@ from harness.servers.endpoint.cache import LookupCache
 from harness.servers.endpoint.cli import add_arguments, config_from_args, config_to_argv
 from harness.servers.endpoint.config import EndpointConfig
 from harness.servers.endpoint.errors import ApiError
+from harness.servers.endpoint.llm import TokenModel, count_tokens
+from harness.servers.endpoint.llm_scheduler import (
+    SequenceScheduler,
+    SequencesFull,
+    SequenceWaitTimeout,
+)
 from harness.servers.endpoint.model import LogisticModel
 from harness.servers.endpoint.ratelimit import TokenBucket
 from harness.servers.endpoint.records import FORMATS, entity_key, parse_records
@@ -29,11 +36,16 @@ __all__ = [
     "QueueTimeout",
     "RetryBudget",
     "RetryPolicy",
+    "SequenceScheduler",
+    "SequenceWaitTimeout",
+    "SequencesFull",
     "TokenBucket",
+    "TokenModel",
     "UpstreamError",
     "add_arguments",
     "config_from_args",
     "config_to_argv",
+    "count_tokens",
     "entity_key",
     "make_app",
     "parse_records",

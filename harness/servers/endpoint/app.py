@@ -22,6 +22,7 @@ from harness.servers.endpoint.cache import LookupCache
 from harness.servers.endpoint.config import EndpointConfig
 from harness.servers.endpoint.errors import ApiError
 from harness.servers.endpoint.features import ENRICHMENT, FEATURE_STORE, VectorLookup
+from harness.servers.endpoint.llm_routes import LlmRoutes
 from harness.servers.endpoint.metrics import CLIENT_CLOSED, METRICS_CONTENT_TYPE, EndpointMetrics
 from harness.servers.endpoint.model import NO_FEATURES, LogisticModel
 from harness.servers.endpoint.ratelimit import TokenBucket
@@ -95,8 +96,16 @@ def make_app(config: EndpointConfig) -> web.Application:
     app[_ENDPOINT] = endpoint
     app.cleanup_ctx.append(_upstreams)
     app.cleanup_ctx.append(_scaling)
-    app.router.add_post("/serving-endpoints/{name}/invocations", _invocations)
-    app.router.add_post("/invocations", _invocations)
+    if config.llm:
+        llm = LlmRoutes(config, metrics, guard=partial(_guard, endpoint), fallback=_invocations)
+        llm.add_routes(app.router)
+        # Databricks takes chat and completion payloads at the endpoint's own route too, and
+        # so does /invocations here (where a scenario's load goes).
+        app.router.add_post("/serving-endpoints/{name}/invocations", llm.invocations)
+        app.router.add_post("/invocations", llm.invocations)
+    else:
+        app.router.add_post("/serving-endpoints/{name}/invocations", _invocations)
+        app.router.add_post("/invocations", _invocations)
     app.router.add_get("/ping", _ping)
     app.router.add_get("/health", _health)
     app.router.add_get("/version", _version_handler)
@@ -224,6 +233,12 @@ async def _within_deadline(request: web.Request, endpoint: _Endpoint) -> list[fl
             f"request did not finish within request_timeout_s={limit_s}",
             error_code="DEADLINE_EXCEEDED",
         ) from None
+
+
+def _guard(endpoint: _Endpoint, request: web.Request) -> None:
+    """The checks every request passes before its body matters: caller, then rate."""
+    _authorize(request, endpoint)
+    _front_door(endpoint)
 
 
 def _authorize(request: web.Request, endpoint: _Endpoint) -> None:

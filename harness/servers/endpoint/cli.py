@@ -53,6 +53,16 @@ _HELP = {
     "seed": "seed of the model's weights",
     "access_log": "log one line per request (aiohttp's access log)",
     "uvloop": "run on uvloop's event loop when it is installed",
+    "llm": "also serve OpenAI-compatible /v1/chat/completions and /v1/completions (streaming "
+    "or not), and chat/completions payloads at /serving-endpoints/NAME/invocations",
+    "default_max_tokens": "tokens generated for a request that sets no max_tokens",
+    "prefill_ms_per_token": "prefill time per prompt token, before the first token",
+    "decode_tokens_per_s": "tokens per second each sequence generates after the first",
+    "max_sequences": "sequences generating at once; more wait in the sequence queue",
+    "kv_cache_tokens": "KV-cache budget: a running sequence holds prompt + max_tokens of it; "
+    "0 is no budget",
+    "llm_max_waiting": "requests allowed to wait for a sequence before 429",
+    "llm_queue_timeout_s": "longest wait for a sequence before 429; 0 waits forever",
 }
 _NOT_REPRODUCED = ("host", "port")
 

@@ -24,6 +24,11 @@ class EndpointConfig:
     the scaler's windows default to Knative's (60 s stable, 6 s panic at 200 %, 30 s grace to
     zero) and its reaction delay to Ray Serve's upscale_delay_s. `access_log` and `uvloop`
     shape only the process `serve` runs, not the app `make_app` builds.
+
+    `llm` adds the OpenAI-compatible streaming routes (see `llm_routes`); its sequences have
+    their own capacity (`max_sequences`, `kv_cache_tokens`, `llm_max_waiting`,
+    `llm_queue_timeout_s`) apart from the scoring units, and its token model is set by
+    `default_max_tokens`, `prefill_ms_per_token` and `decode_tokens_per_s`.
     """
 
     host: str = "127.0.0.1"
@@ -66,6 +71,14 @@ class EndpointConfig:
     seed: int = 0
     access_log: bool = False
     uvloop: bool = True
+    llm: bool = False
+    default_max_tokens: int = 64
+    prefill_ms_per_token: float = 0.2
+    decode_tokens_per_s: float = 50.0
+    max_sequences: int = 8
+    kv_cache_tokens: int = 16384
+    llm_max_waiting: int = 64
+    llm_queue_timeout_s: float = 0.0
 
     def __post_init__(self) -> None:
         for ok, expected, field in self._checks():
@@ -114,6 +127,9 @@ class EndpointConfig:
             ),
             (self.scale_panic_threshold > 1, "scale_panic_threshold > 1", "scale_panic_threshold"),
             (self.max_payload_bytes >= 1, "max_payload_bytes >= 1", "max_payload_bytes"),
+            (self.default_max_tokens >= 1, "default_max_tokens >= 1", "default_max_tokens"),
+            (self.decode_tokens_per_s > 0, "decode_tokens_per_s > 0", "decode_tokens_per_s"),
+            (self.max_sequences >= 1, "max_sequences >= 1", "max_sequences"),
         ]
         for field in _NON_NEGATIVE:
             checks.append((getattr(self, field) >= 0, f"{field} >= 0", field))
@@ -163,4 +179,8 @@ _NON_NEGATIVE = (
     "scale_provisioning_delay_s",
     "scale_to_zero_idle_s",
     "cold_start_s",
+    "prefill_ms_per_token",
+    "kv_cache_tokens",
+    "llm_max_waiting",
+    "llm_queue_timeout_s",
 )

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from harness.servers.endpoint.admission import Admission
 from harness.servers.endpoint.autoscaler import Autoscaler
 from harness.servers.endpoint.histogram import LoopHistogram
+from harness.servers.endpoint.llm_scheduler import SequenceScheduler
 from harness.servers.endpoint.request_counts import RequestCounts
 
-__all__ = ["CLIENT_CLOSED", "METRICS_CONTENT_TYPE", "EndpointMetrics"]
+__all__ = ["CLIENT_CLOSED", "METRICS_CONTENT_TYPE", "EndpointMetrics", "LlmSeries"]
 
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 # A disconnected client gets no response; nginx's 499 names that outcome in the status counts.
@@ -112,6 +118,10 @@ class EndpointMetrics:
             "serving_scaler_panic", "1 while the scaler is in panic mode.", registry=r
         ).set_function(lambda: int(scaler.panicking))
 
+    def watch_llm(self, scheduler: SequenceScheduler) -> LlmSeries:
+        """Add the LLM mode's series; only an app with the mode on has them."""
+        return LlmSeries(self.registry, scheduler)
+
     def cache_event(self, target: str, event: str) -> None:
         counter = {"hit": self.cache_hits, "miss": self.cache_misses}.get(event, self.cache_shared)
         counter.labels(target=target).inc()
@@ -131,3 +141,45 @@ class EndpointMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class LlmSeries(Collector):
+    """Sequences running and waiting, time to first token and tokens generated.
+
+    The token count is a plain int the scrape reads, like RequestCounts: it moves once per
+    generated token, and only the event loop updates and scrapes it.
+    """
+
+    def __init__(self, registry: CollectorRegistry, scheduler: SequenceScheduler) -> None:
+        self.tokens = 0
+        self.ttft = LoopHistogram(
+            "serving_llm_time_to_first_token_seconds",
+            "Time from a generation request's arrival to its first token, waiting included.",
+            buckets=_SECONDS,
+            registry=registry,
+        )
+        for name, documentation, read in (
+            ("serving_llm_running_sequences", "Sequences generating.", lambda: scheduler.running),
+            (
+                "serving_llm_waiting_sequences",
+                "Requests waiting for a sequence.",
+                lambda: scheduler.waiting,
+            ),
+            (
+                "serving_llm_kv_cache_used_tokens",
+                "KV-cache tokens reserved by running sequences.",
+                lambda: scheduler.kv_used,
+            ),
+        ):
+            Gauge(name, documentation, registry=registry).set_function(read)
+        registry.register(self)
+
+    def collect(self) -> Iterable[Metric]:
+        return [
+            CounterMetricFamily(
+                "serving_llm_generated_tokens", "Tokens generated.", value=float(self.tokens)
+            )
+        ]
+
+    def describe(self) -> Iterable[Metric]:
+        return [CounterMetricFamily("serving_llm_generated_tokens", "")]
