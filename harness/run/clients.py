@@ -1,6 +1,12 @@
 """A client under test driven open loop: the user's callable called once per arrival of the
 scenario's shape, each call's outcome recorded from its intended start.
 
+A callable that returns an iterator (or async iterator) of chunks, as a streaming client does
+(an OpenAI SDK's ``stream=True``, or an SSE reader of one's own), or that is an async generator,
+is consumed by the harness, which times each chunk as it comes: the first chunk is the first
+token, every gap an inter-token gap, and an exception before the end a cut stream; the call
+ends when its iterator does.
+
 Async callables run as tasks on the runner's event loop; sync ones on daemon threads, at most
 ``max_in_flight`` at once (a call that would exceed it is dropped and counted, never delayed).
 A call still running ``timeout_s`` after its intended start is recorded as a ``timeout``; a
@@ -13,12 +19,13 @@ import asyncio
 import contextlib
 import importlib
 import inspect
+import itertools
 import json
 import queue
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -27,6 +34,7 @@ from harness.loadgen.payloads import RecordsBody
 from harness.loadgen.recorder import Recorder
 from harness.loadgen.shapes import Shape
 from harness.loadgen.stats import GeneratorStats
+from harness.loadgen.streams import StreamSlo, StreamTimes
 from harness.scenario.clients import ClientCallable
 from harness.servers.front.ledger import CALL_PREFIX as TAG
 
@@ -99,13 +107,15 @@ async def drive_client(
     payload_for: Callable[[int], Any],
     max_in_flight: int,
     timeout_s: float,
+    slo: StreamSlo | None = None,
 ) -> ClientRun:
     """Call ``function`` on ``shape``'s schedule from ``t0``; returns when every call ended or
-    timed out."""
+    timed out. ``slo``: what a streamed call must meet to count towards goodput."""
     run = ClientRun()
     loop = asyncio.get_running_loop()
-    is_async = inspect.iscoroutinefunction(function)
+    is_async = inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
     threads = None if is_async else _Threads(function, max_in_flight)
+    objectives = slo or StreamSlo()
     pending: set[asyncio.Future[None]] = set()
 
     try:
@@ -122,14 +132,14 @@ async def drive_client(
             run.stats.sent += 1
             run.in_flight += 1
             sent = time.monotonic() - t0
-            call = _Call(recorder, run, index, offset, sent, t0, loop.create_future())
+            call = _Call(recorder, run, index, offset, sent, t0, loop.create_future(), objectives)
             url, payload = url_for(index), payload_for(index)
             if threads is not None:
-                threads.submit(url, payload, _from_thread(loop, call))
+                threads.submit(url, payload, t0 + offset, _from_thread(loop, call))
             else:
-                task = asyncio.ensure_future(_call_async(function, url, payload))
+                task = asyncio.ensure_future(_call_async(function, url, payload, t0 + offset))
                 task.add_done_callback(call.finish_task)
-            expired = (None, "timeout", f"no answer within {timeout_s:g}s")
+            expired = (None, "timeout", f"no answer within {timeout_s:g}s", None)
             call.timer = loop.call_at(
                 loop.time() + max(t0 + offset + timeout_s - time.monotonic(), 0.0),
                 partial(call.finish, expired),
@@ -164,7 +174,8 @@ def _left(run: ClientRun) -> None:
     run.in_flight -= 1
 
 
-Outcome = tuple[int | None, str | None, str]
+# Status, failure, message, and how a streamed answer's chunks came (None: not a stream).
+Outcome = tuple[int | None, str | None, str, StreamTimes | None]
 
 
 @dataclass(slots=True)
@@ -178,6 +189,7 @@ class _Call:
     sent: float
     t0: float
     done: asyncio.Future[None]
+    slo: StreamSlo
     timer: asyncio.TimerHandle | None = None
 
     def finish(self, result: Outcome) -> None:
@@ -186,7 +198,10 @@ class _Call:
         if self.timer is not None:
             # Cancelled at once, so a finished call is not kept until its timeout.
             self.timer.cancel()
-        status, failure, message = result
+        status, failure, message, times = result
+        if times is not None:
+            good = status is not None and status < 400 and self.slo.met(times)
+            self.recorder.streamed(self.offset, times, good)
         if status is None and failure is not None:
             self.run.note(failure, message)
         elif status is not None and status >= 400:
@@ -203,33 +218,72 @@ class _Call:
         self.finish(_task_result(task))
 
 
-async def _call_async(
-    function: ClientCallable, url: str, payload: Any
-) -> tuple[int | None, str | None, str]:
+async def _call_async(function: ClientCallable, url: str, payload: Any, intended: float) -> Outcome:
+    chunks: _Chunks | None = None
     try:
-        await function(url, payload)
+        result = function(url, payload)
+        if inspect.isawaitable(result):
+            result = await result
+        if isinstance(result, AsyncIterator):
+            chunks = _Chunks(intended)
+            async for _ in result:
+                chunks.arrived()
+        elif isinstance(result, Iterator):
+            chunks = _Chunks(intended)
+            for _ in result:
+                chunks.arrived()
     except Exception as exc:  # the user's client failing is what is measured
-        status, name = outcome_of(exc)
-        return status, None if status is not None else name, f"{name}: {exc}"
-    return _SUCCESS, None, ""
+        return _failed(exc, chunks)
+    return _SUCCESS, None, "", None if chunks is None else chunks.times(complete=True)
 
 
-def _task_result(task: asyncio.Future[Any]) -> tuple[int | None, str | None, str]:
+def _task_result(task: asyncio.Future[Any]) -> Outcome:
     if task.cancelled():
-        return None, "cancelled", "the call was cancelled"
-    result: tuple[int | None, str | None, str] = task.result()
+        return None, "cancelled", "the call was cancelled", None
+    result: Outcome = task.result()
     return result
 
 
-def _call_sync(
-    function: ClientCallable, url: str, payload: Any
-) -> tuple[int | None, str | None, str]:
+def _call_sync(function: ClientCallable, url: str, payload: Any, intended: float) -> Outcome:
+    chunks: _Chunks | None = None
     try:
-        function(url, payload)
+        result = function(url, payload)
+        if isinstance(result, Iterator):
+            chunks = _Chunks(intended)
+            for _ in result:
+                chunks.arrived()
     except Exception as exc:  # the user's client failing is what is measured
-        status, name = outcome_of(exc)
-        return status, None if status is not None else name, f"{name}: {exc}"
-    return _SUCCESS, None, ""
+        return _failed(exc, chunks)
+    return _SUCCESS, None, "", None if chunks is None else chunks.times(complete=True)
+
+
+def _failed(exc: Exception, chunks: _Chunks | None) -> Outcome:
+    status, name = outcome_of(exc)
+    times = None if chunks is None else chunks.times(complete=False)
+    return status, None if status is not None else name, f"{name}: {exc}", times
+
+
+class _Chunks:
+    """When each chunk of a streamed answer reached the client's caller."""
+
+    def __init__(self, intended: float) -> None:
+        self._intended = intended
+        self._arrivals: list[float] = []
+
+    def arrived(self) -> None:
+        self._arrivals.append(time.monotonic())
+
+    def times(self, *, complete: bool) -> StreamTimes:
+        arrivals, intended = self._arrivals, self._intended
+        first = arrivals[0] - intended if arrivals else None
+        return StreamTimes(
+            first_byte_s=first,
+            first_token_s=first,
+            gaps_s=tuple(b - a for a, b in itertools.pairwise(arrivals)),
+            tokens=len(arrivals),
+            complete=complete,
+            total_s=time.monotonic() - intended,
+        )
 
 
 async def _close_module(function: ClientCallable) -> None:
@@ -252,7 +306,9 @@ class _Threads:
         self._idle = 0
         self._lock = threading.Lock()
 
-    def submit(self, url: str, payload: Any, report: Callable[[Outcome], None]) -> None:
+    def submit(
+        self, url: str, payload: Any, intended: float, report: Callable[[Outcome], None]
+    ) -> None:
         with self._lock:
             if self._idle > 0:
                 self._idle -= 1
@@ -260,15 +316,15 @@ class _Threads:
                 thread = threading.Thread(target=self._serve, daemon=True, name="client-call")
                 self._threads.append(thread)
                 thread.start()
-        self._work.put((url, payload, report))
+        self._work.put((url, payload, intended, report))
 
     def _serve(self) -> None:
         while True:
             item = self._work.get()
             if item is None:
                 return
-            url, payload, report = item
-            report(_call_sync(self._function, url, payload))
+            url, payload, intended, report = item
+            report(_call_sync(self._function, url, payload, intended))
             with self._lock:
                 self._idle += 1
 

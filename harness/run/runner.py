@@ -362,6 +362,7 @@ async def _drive_client(
         ),
         max_in_flight=client.max_in_flight,
         timeout_s=load.timeout_s,
+        slo=load.slo,
     )
 
 
