@@ -177,6 +177,19 @@ def _load_document(load: LoadSpec, original: Mapping[str, Any], base: Path) -> d
         doc["arrivals"] = arrivals
     if load.engine != default.engine:
         doc["engine"] = load.engine
+    if load.stream:
+        doc["stream"] = True
+    objectives = {
+        key: _number(value)
+        for key, value in (
+            ("ttft_ms", load.slo.ttft_ms),
+            ("tpot_ms", load.slo.tpot_ms),
+            ("e2e_ms", load.slo.e2e_ms),
+        )
+        if value is not None
+    }
+    if objectives:
+        doc["slo"] = objectives
     return doc
 
 
