@@ -18,8 +18,11 @@ provision-core:
 demo: provision-core
 	$(BIN)/serving-chaos run $(SCENARIO) --backend process --report-dir $(REPORT_DIR)
 
+# The unit and plugin tiers on two workers; the integration tier and the shipped suites, whose
+# runs hold real schedules and latency budgets, in one process with the machine to themselves.
 test: provision lint types
-	$(BIN)/python -m pytest tests/unit tests/plugin tests/integration suites --durations=25
+	$(BIN)/python -m pytest -n 2 tests/unit tests/plugin --durations=10
+	$(BIN)/python -m pytest tests/integration suites --durations=25
 
 lint: provision
 	$(BIN)/ruff check .
