@@ -80,6 +80,8 @@ def nginx_serving(tokens: int) -> Iterator[str]:
     if not Path(nginx).exists():
         raise SystemExit("nginx not found: `apt-get install nginx` (or run load_throughput.py)")
     with tempfile.TemporaryDirectory(prefix="stream-bench-nginx-") as tmp:
+        # nginx's worker runs as another user: it must be able to read the answers.
+        Path(tmp).chmod(0o755)
         streamed = stream_body(tokens)
         Path(tmp, "stream.txt").write_bytes(streamed)
         whole = {"choices": [{"message": {"content": "x" * (len(streamed) - 60)}}]}
