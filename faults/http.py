@@ -22,6 +22,7 @@ __all__ = [
     "FIELDS",
     "HTTP_FAULT_KINDS",
     "MALFORMED_KINDS",
+    "STREAM_ACTIONS",
     "Abort",
     "Delay",
     "Fixed",
@@ -33,6 +34,7 @@ __all__ = [
     "Malformed",
     "RateLimit",
     "SlowBody",
+    "StreamFault",
     "Throughput",
     "Uniform",
     "clear_http_faults",
@@ -321,9 +323,46 @@ class Throughput:
         return f"answers sent at {self.bytes_per_s:g} bytes/s"
 
 
-HttpFaultSpec = Abort | Delay | RateLimit | Malformed | SlowBody | Throughput
+# What a stream fault does once ``after_events`` events of a streamed answer went out.
+STREAM_ACTIONS = ("stall", "cut", "no_done")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFault:
+    """A streamed answer (server-sent events) broken part way: once ``after_events`` events went
+    out, ``stall`` holds the rest for ``stall_ms``, ``cut`` closes the connection mid-body, and
+    ``no_done`` never sends the end (``data: [DONE]`` and what follows), so the client waits
+    until its own timeout. Answers that are not event streams pass untouched."""
+
+    kind: ClassVar[str] = "stream"
+    action: str = "stall"
+    after_events: int = 3
+    stall_ms: float = 1000.0
+    percentage: float = 100.0
+
+    def __post_init__(self) -> None:
+        if self.action not in STREAM_ACTIONS:
+            raise ValueError(
+                f"expected action among {list(STREAM_ACTIONS)} but got action={self.action!r}"
+            )
+        events = self.after_events
+        if isinstance(events, bool) or not isinstance(events, int) or events < 0:
+            raise ValueError(f"expected an integer after_events >= 0 but got {events!r}")
+        _check_ms("stall_ms", self.stall_ms)
+        _check_percentage(self.percentage)
+
+    def describe(self) -> str:
+        done = {
+            "stall": f"stalled {self.stall_ms:g} ms",
+            "cut": "cut",
+            "no_done": "never ended",
+        }[self.action]
+        return f"{self.percentage:g}% of streams {done} after {self.after_events} events"
+
+
+HttpFaultSpec = Abort | Delay | RateLimit | Malformed | SlowBody | Throughput | StreamFault
 _KINDS: Mapping[str, type[Any]] = {
-    cls.kind: cls for cls in (Abort, Delay, RateLimit, Malformed, SlowBody, Throughput)
+    cls.kind: cls for cls in (Abort, Delay, RateLimit, Malformed, SlowBody, Throughput, StreamFault)
 }
 HTTP_FAULT_KINDS = tuple(_KINDS)
 # The fields of each kind as a scenario and the control API write them.
@@ -334,6 +373,7 @@ FIELDS: Mapping[str, frozenset[str]] = {
     "malformed": frozenset({"what", "percentage"}),
     "slow_body": frozenset({"chunks", "duration_ms", "percentage"}),
     "throughput": frozenset({"bytes_per_s"}),
+    "stream": frozenset({"action", "after_events", "stall_ms", "percentage"}),
 }
 
 
@@ -346,11 +386,11 @@ def fault_from_json(kind: str, fields: Mapping[str, Any]) -> HttpFaultSpec:
     for name, value in fields.items():
         if name == "latency":
             values[name] = latency_from_json(value)
-        elif name in {"what", "body"} and value is not None:
+        elif name in {"what", "body", "action"} and value is not None:
             if not isinstance(value, str):
                 raise ValueError(f"expected a string for {name} but got {name}={value!r}")
             values[name] = value
-        elif name in {"status", "burst", "chunks"}:
+        elif name in {"status", "burst", "chunks", "after_events"}:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"expected an integer {name} but got {name}={value!r}")
             values[name] = value

@@ -24,7 +24,15 @@ from faults import (
     Surge,
     Toxic,
 )
-from faults.http import HTTP_FAULT_KINDS, Abort, Delay, Fixed, HttpFaultSpec, fault_from_json
+from faults.http import (
+    HTTP_FAULT_KINDS,
+    Abort,
+    Delay,
+    Fixed,
+    HttpFaultSpec,
+    StreamFault,
+    fault_from_json,
+)
 from faults.network import STREAMS
 from harness.errors import ScenarioError, UsageError
 from harness.incident.reproduce import DEFAULT_MIN_OVERLAP, DEFAULT_TOLERANCE_S, read_signature
@@ -534,6 +542,12 @@ def _fault(reader: Reader, doc: Mapping[str, Any], path: str, system: SystemSpec
         raise reader.error(
             f"{path}.target",
             f"expected one of {list(targets)} for a {kind} fault but got target={target!r}",
+        )
+    if kind == StreamFault.kind and target != ENDPOINT:
+        raise reader.error(
+            f"{path}.target",
+            "expected endpoint for a stream fault: streams are broken by the HTTP fault layer "
+            f"in front of the endpoint, not yet on a dependency's hop (got target={target!r})",
         )
     if kind in NETWORK_KINDS:
         return _network_fault(reader, doc, path, kind, target)

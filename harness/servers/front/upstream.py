@@ -11,6 +11,7 @@ import httptools
 from harness.servers.front.answers import head_keeps_alive
 from harness.servers.front.calls import Call
 from harness.servers.front.ledger import retry_after_in
+from harness.servers.front.streams import StreamBreaker
 
 if TYPE_CHECKING:
     from harness.servers.front.downstream import ClientSide
@@ -40,11 +41,18 @@ class UpstreamSide(asyncio.Protocol):
         self._head: list[bytes] | None = None
         # Interim answers (100 Continue) completed in the bytes held for shaping.
         self._interim = 0
+        # A stream fault on the call being answered; its stall's timer while one runs.
+        self._breaker: StreamBreaker | None = None
+        self._stall: asyncio.TimerHandle | None = None
+        self._stalled: list[bytes] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
         self._client.upstream_lost(self)
 
     def pause_writing(self) -> None:
@@ -63,6 +71,8 @@ class UpstreamSide(asyncio.Protocol):
         )
         self._shaped = [] if shaped else None
         self._head = [] if call.head else None
+        stream = None if decision is None or shaped else decision.stream
+        self._breaker = None if stream is None else StreamBreaker(stream)
 
     def write(self, data: bytes) -> None:
         if self._transport is not None:
@@ -98,6 +108,48 @@ class UpstreamSide(asyncio.Protocol):
             # Spoken out of turn (an idle timeout's 408, say): not trusted with another call.
             self.close()
             return
+        if self._stalled is not None:
+            # Read while a stall holds the answer (the client side resumed reading): kept in
+            # order behind what the stall holds.
+            self._stalled.append(data)
+            return
+        breaker = self._breaker
+        if breaker is not None:
+            out, rest = breaker.split(data)
+            if breaker.tripped:
+                self._break_stream(call, breaker, out, rest)
+                return
+        self._take(call, data)
+
+    def _break_stream(self, call: Call, breaker: StreamBreaker, out: bytes, rest: bytes) -> None:
+        """The stream fault trips: ``out`` goes on as usual, then ``rest`` waits out a stall,
+        is cut off with the connection, or (no end) is never sent."""
+        if breaker.fault.action == "no_done":
+            # Dropped, never parsed: the call stays open until the client gives up.
+            if out:
+                self._take(call, out)
+            return
+        self._breaker = None
+        if out:
+            self._take(call, out)
+        if breaker.fault.action == "cut":
+            self.abort()
+            return
+        self.pause_reading()
+        self._stalled = [rest] if rest else []
+
+        def release() -> None:
+            held, self._stalled, self._stall = self._stalled or [], None, None
+            self.resume_reading()
+            if held and self.call is call:
+                self._take(call, b"".join(held))
+
+        loop = asyncio.get_running_loop()
+        self._stall = loop.call_later(breaker.fault.stall_ms / 1000.0, release)
+
+    def _take(self, call: Call, data: bytes) -> None:
+        """Relay (or hold, for shaping) and parse bytes of ``call``'s answer."""
+        client = self._client
         self.got = True
         if self._head is not None:
             self._head.append(data)

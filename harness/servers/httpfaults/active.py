@@ -22,6 +22,7 @@ from faults.http import (
     Malformed,
     RateLimit,
     SlowBody,
+    StreamFault,
     Throughput,
     fault_to_json,
 )
@@ -58,6 +59,8 @@ class Decision:
     slow_body: SlowBody | None = None
     bytes_per_s: float | None = None
     injected: tuple[str, ...] = ()
+    # A streamed answer broken part way (the HTTP fault layer in front of the endpoint).
+    stream: StreamFault | None = None
 
 
 UNTOUCHED = Decision()
@@ -131,6 +134,7 @@ class ActiveFaults:
         malformed: str | None = None
         slow: SlowBody | None = None
         bytes_per_s: float | None = None
+        stream: StreamFault | None = None
         injected: list[str] = []
         for named in self._active.values():
             for index, fault in enumerate(named.faults):
@@ -147,6 +151,10 @@ class ActiveFaults:
                 elif isinstance(fault, Throughput):
                     bytes_per_s = min(bytes_per_s or math.inf, fault.bytes_per_s)
                     injected.append(fault.kind)
+                elif isinstance(fault, StreamFault):
+                    if stream is None and self._hits(fault.percentage):
+                        stream = fault
+                        injected.append(fault.kind)
                 elif answer is not None or malformed is not None:
                     continue
                 elif isinstance(fault, RateLimit):
@@ -166,7 +174,12 @@ class ActiveFaults:
             # shaping does not happen, so it is not counted as injected either.
             slow, bytes_per_s = None, None
             injected = [kind for kind in injected if kind not in _SHAPING]
-        return Decision(delay, answer, malformed, slow, bytes_per_s, tuple(injected))
+        shaped = slow is not None or bytes_per_s is not None
+        if stream is not None and (answer is not None or malformed is not None or shaped):
+            # A made-up or broken answer is no stream; a held, dribbled one is shaped instead.
+            stream = None
+            injected.remove(StreamFault.kind)
+        return Decision(delay, answer, malformed, slow, bytes_per_s, tuple(injected), stream)
 
     def _hits(self, percentage: float) -> bool:
         if percentage >= 100.0:

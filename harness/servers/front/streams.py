@@ -1,0 +1,97 @@
+"""Streamed answers broken part way, as a stream fault says: where, in the raw bytes the
+upstream sends, the events of a server-sent event stream end, and so where a stall, a cut or
+a missing end begins.
+
+Events end with a blank line (``\\n\\n``); under chunked framing the chunk-size lines hold no
+blank line, so counting them in the raw body counts events. An answer whose head does not say
+``text/event-stream`` passes untouched.
+"""
+
+from __future__ import annotations
+
+from faults.http import StreamFault
+
+__all__ = ["StreamBreaker"]
+
+_HEAD_END = b"\r\n\r\n"
+_EVENT_END = b"\n\n"
+_DONE = b"data: [DONE]"
+
+
+class StreamBreaker:
+    """Splits the bytes of one answer into what goes out now and, once the fault trips, the
+    rest it acts on."""
+
+    def __init__(self, fault: StreamFault) -> None:
+        self.fault = fault
+        self.tripped = False
+        # None until the head is read: then whether the answer is an event stream.
+        self._stream: bool | None = None
+        self._head = b""
+        self._events = 0
+        # The last bytes seen, so a separator split across two reads is still found.
+        self._tail = b""
+
+    def split(self, data: bytes) -> tuple[bytes, bytes]:
+        """``(out, rest)``: ``rest`` is empty until the fault trips, and all of it after."""
+        if self.tripped:
+            return b"", data
+        if self._stream is None:
+            self._head += data
+            end = self._head.find(_HEAD_END)
+            if end < 0:
+                return data, b""
+            head, body = self._head[: end + 4], self._head[end + 4 :]
+            self._stream = b"text/event-stream" in head.lower()
+            self._head = b""
+            if not self._stream:
+                return data, b""
+            # What of ``data`` was head goes out whatever the body does.
+            before = len(data) - len(body)
+            out, rest = self._body(body)
+            return data[:before] + out, rest
+        if not self._stream:
+            return data, b""
+        return self._body(data)
+
+    def _body(self, data: bytes) -> tuple[bytes, bytes]:
+        if self.fault.action == "no_done":
+            return self._before_done(data)
+        at = self._after_events(data)
+        if at is None:
+            self._tail = (self._tail + data)[-len(_EVENT_END) :]
+            return data, b""
+        self.tripped = True
+        return data[:at], data[at:]
+
+    def _before_done(self, data: bytes) -> tuple[bytes, bytes]:
+        """Everything before ``data: [DONE]``; bytes that may be its beginning are held back
+        until the next read says."""
+        data, self._tail = self._tail + data, b""
+        found = data.find(_DONE)
+        if found >= 0:
+            self.tripped = True
+            return data[:found], data[found:]
+        for size in range(min(len(_DONE) - 1, len(data)), 0, -1):
+            if _DONE.startswith(data[-size:]):
+                self._tail = data[-size:]
+                return data[:-size], b""
+        return data, b""
+
+    def _after_events(self, data: bytes) -> int | None:
+        """Where in ``data`` the ``after_events``-th event ends, or None when not in it."""
+        tail = self._tail
+        seen = tail + data
+        wanted = self.fault.after_events
+        if self._events >= wanted:
+            return 0
+        start = 0
+        while (found := seen.find(_EVENT_END, start)) >= 0:
+            start = found + len(_EVENT_END)
+            if start <= len(tail):
+                # Ended within the bytes already passed: counted then.
+                continue
+            self._events += 1
+            if self._events >= wanted:
+                return start - len(tail)
+        return None
