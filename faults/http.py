@@ -324,20 +324,23 @@ class Throughput:
 
 
 # What a stream fault does once ``after_events`` events of a streamed answer went out.
-STREAM_ACTIONS = ("stall", "cut", "no_done")
+STREAM_ACTIONS = ("stall", "cut", "no_done", "slow", "malformed")
 
 
 @dataclass(frozen=True, slots=True)
 class StreamFault:
     """A streamed answer (server-sent events) broken part way: once ``after_events`` events went
-    out, ``stall`` holds the rest for ``stall_ms``, ``cut`` closes the connection mid-body, and
+    out, ``stall`` holds the rest for ``stall_ms``, ``cut`` closes the connection mid-body,
     ``no_done`` never sends the end (``data: [DONE]`` and what follows), so the client waits
-    until its own timeout. Answers that are not event streams pass untouched."""
+    until its own timeout, ``slow`` lets the rest out at ``events_per_s``, and ``malformed``
+    spoils the next event's data (its first byte replaced, the length kept). Answers that are
+    not event streams pass untouched."""
 
     kind: ClassVar[str] = "stream"
     action: str = "stall"
     after_events: int = 3
     stall_ms: float = 1000.0
+    events_per_s: float = 10.0
     percentage: float = 100.0
 
     def __post_init__(self) -> None:
@@ -349,6 +352,9 @@ class StreamFault:
         if isinstance(events, bool) or not isinstance(events, int) or events < 0:
             raise ValueError(f"expected an integer after_events >= 0 but got {events!r}")
         _check_ms("stall_ms", self.stall_ms)
+        rate = self.events_per_s
+        if isinstance(rate, bool) or not (math.isfinite(rate) and rate > 0):
+            raise ValueError(f"expected events_per_s > 0 but got events_per_s={rate!r}")
         _check_percentage(self.percentage)
 
     def describe(self) -> str:
@@ -356,6 +362,8 @@ class StreamFault:
             "stall": f"stalled {self.stall_ms:g} ms",
             "cut": "cut",
             "no_done": "never ended",
+            "slow": f"slowed to {self.events_per_s:g} events/s",
+            "malformed": "given a malformed event",
         }[self.action]
         return f"{self.percentage:g}% of streams {done} after {self.after_events} events"
 
@@ -373,7 +381,7 @@ FIELDS: Mapping[str, frozenset[str]] = {
     "malformed": frozenset({"what", "percentage"}),
     "slow_body": frozenset({"chunks", "duration_ms", "percentage"}),
     "throughput": frozenset({"bytes_per_s"}),
-    "stream": frozenset({"action", "after_events", "stall_ms", "percentage"}),
+    "stream": frozenset({"action", "after_events", "stall_ms", "events_per_s", "percentage"}),
 }
 
 

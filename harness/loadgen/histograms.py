@@ -209,12 +209,14 @@ class StreamTally:
     complete: int = 0
     tokens: int = 0
     good: int = 0
+    malformed: int = 0
 
     def add(self, times: StreamTimes, good: bool) -> None:
         self.streams += 1
         self.complete += times.complete
         self.tokens += times.tokens
         self.good += good
+        self.malformed += times.malformed
         if times.first_token_s is not None:
             record_micros(self.ttft, int(times.first_token_s * 1_000_000))
         if times.gaps_s:
@@ -239,6 +241,7 @@ class StreamTally:
             "cut": self.streams - self.complete,
             "tokens": self.tokens,
             "good": self.good,
+            "malformed_events": self.malformed,
             "ttft_ms": points["ttft"],
             "itl_ms": points["itl"],
             "tpot_ms": points["tpot"],
@@ -252,6 +255,7 @@ class StreamTally:
         self.complete += other.complete
         self.tokens += other.tokens
         self.good += other.good
+        self.malformed += other.malformed
 
     def encode(self) -> dict[str, Any]:
         found: dict[str, Any] = {
@@ -259,6 +263,7 @@ class StreamTally:
             "complete": self.complete,
             "tokens": self.tokens,
             "good": self.good,
+            "malformed": self.malformed,
         }
         for which in ("ttft", "itl", "tpot"):
             histogram = getattr(self, which)
@@ -273,6 +278,7 @@ class StreamTally:
             complete=encoded["complete"],
             tokens=encoded["tokens"],
             good=encoded["good"],
+            malformed=encoded.get("malformed", 0),
         )
         for which in ("ttft", "itl", "tpot"):
             decoded = HdrHistogram.decode(encoded[which])

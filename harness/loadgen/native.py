@@ -18,7 +18,7 @@ import threading
 import time
 from itertools import islice
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,6 +36,9 @@ from harness.loadgen.payloads import (
 )
 from harness.loadgen.shapes import peak_rate
 from harness.loadgen.stats import GeneratorStats
+
+if TYPE_CHECKING:
+    from serving_chaos_native import Engine
 
 _native: ModuleType | None
 try:
@@ -102,7 +105,7 @@ def run_native(
             if schedule is not None:
                 schedule.top_up(engine)
             _hand_over(engine, recording, stats)
-            if tick is not None and time.monotonic() >= t0 + second + _TICK_GRACE_S:
+            while tick is not None and time.monotonic() >= t0 + second + _TICK_GRACE_S:
                 tick(second, engine.inflight())
                 second += 1
             time.sleep(_TAKE_EVERY_S)
@@ -119,7 +122,7 @@ def run_native(
     return stats
 
 
-def _engine(plan: Plan, t0: float) -> Any:
+def _engine(plan: Plan, t0: float) -> Engine:
     if _native is None:
         raise UsageError(INSTALL_HINT)
     target = plan.target
@@ -137,7 +140,7 @@ def _engine(plan: Plan, t0: float) -> Any:
                 f"connections={target.max_connections}"
             )
         pacing = {"users": users, "first": plan.worker, "step": plan.workers}
-    return _native.Engine(
+    engine: Engine = _native.Engine(
         address=address[0],
         port=address[1],
         start_line=request_start(target),
@@ -152,6 +155,7 @@ def _engine(plan: Plan, t0: float) -> Any:
         **_bodies(target),
         **pacing,
     )
+    return engine
 
 
 def _bodies(target: Target) -> dict[str, Any]:
@@ -179,7 +183,7 @@ class _Schedule:
         self._next = 0
         self._done = False
 
-    def top_up(self, engine: Any) -> None:
+    def top_up(self, engine: Engine) -> None:
         while not self._done and engine.queued() < _AHEAD:
             raw = np.fromiter(islice(self._offsets, _CHUNK * self._workers), np.float64)
             indices = np.arange(self._next, self._next + len(raw), dtype=np.int64)
@@ -199,7 +203,7 @@ def _recording(sink: Sink) -> Recording:
     return _OneByOne(sink)
 
 
-def _hand_over(engine: Any, recording: Recording, stats: GeneratorStats) -> None:
+def _hand_over(engine: Engine, recording: Recording, stats: GeneratorStats) -> None:
     offered, intended, sent, done, codes, request, response, lags = engine.take()
     if offered:
         recording.offered_many(np.frombuffer(offered, np.float64))

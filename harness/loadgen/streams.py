@@ -36,6 +36,8 @@ class StreamTimes:
     complete: bool
     # Whole answer, intended start to its last byte.
     total_s: float
+    # Events whose data was neither JSON nor [DONE].
+    malformed: int = 0
 
     @property
     def tpot_s(self) -> float | None:
@@ -80,6 +82,7 @@ class StreamReader:
         self._usage_tokens: int | None = None
         self._complete = False
         self._last = intended
+        self._malformed = 0
         self.bytes = 0
 
     def feed(self, data: bytes, now: float) -> None:
@@ -110,6 +113,7 @@ class StreamReader:
             tokens=tokens,
             complete=self._complete,
             total_s=self._last - self._intended,
+            malformed=self._malformed,
         )
 
     def _event(self, event: bytes, now: float) -> None:
@@ -126,8 +130,10 @@ class StreamReader:
         try:
             chunk = json.loads(data)
         except ValueError:
+            self._malformed += 1
             return
         if not isinstance(chunk, dict):
+            self._malformed += 1
             return
         usage = chunk.get("usage")
         if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.loadgen.histograms import StreamTally
 from harness.run.runner import run_scenario
 from harness.scenario import parse_scenario
 
@@ -59,3 +60,42 @@ def test_each_mid_stream_fault_shows_in_its_window_and_is_reverted() -> None:
         assert phases[phase].errors == 0, phase
         assert value(phase, "cut_streams") == 0
         assert value(phase, "itl_p99_ms") < STALL_MS / 4
+
+
+SLOWED = """\
+name: stream-slowed-and-spoilt
+endpoint: {llm: true, decode_tokens_per_s: 50, prefill_ms_per_token: 0.5, max_sequences: 64}
+load:
+  rate: 10
+  duration_s: 6
+  timeout_s: 3
+  stream: true
+  body: '{"messages": [{"role": "user", "content": "hi"}], "stream": true, "max_tokens": 10}'
+faults:
+  - {name: slow, type: stream, target: endpoint, start_s: 1, duration_s: 1.5,
+     attributes: {action: slow, after_events: 3, events_per_s: 10}}
+  - {name: spoilt, type: stream, target: endpoint, start_s: 3.5, duration_s: 1.5,
+     attributes: {action: malformed, after_events: 3}}
+"""
+
+
+def test_a_slowed_stream_keeps_its_pace_and_a_spoilt_event_is_counted() -> None:
+    result = run_scenario(parse_scenario(SLOWED), backend="process")
+    phases = result.phases
+
+    def stream(phase: str) -> StreamTally:
+        found = phases[phase].tally.stream
+        assert found is not None, phase
+        return found
+
+    slow, spoilt = phases["during:slow"], phases["during:spoilt"]
+    # After 3 events at the model's 20 ms, the rest at 10 events/s: most gaps are 100 ms.
+    assert slow.errors == 0
+    assert stream("during:slow").percentile_ms("itl", 50) == pytest.approx(100, rel=0.15)
+    # One spoilt event per stream, which still ends whole.
+    assert spoilt.errors == 0
+    assert stream("during:spoilt").malformed >= spoilt.requests - 1
+    for phase in ("baseline", "recovery"):
+        assert phases[phase].errors == 0, phase
+        assert stream(phase).malformed == 0
+        assert stream(phase).percentile_ms("itl", 99) < 50  # type: ignore[operator]

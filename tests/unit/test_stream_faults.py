@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from faults.http import StreamFault, fault_from_json, fault_to_json
 from harness.errors import ScenarioError
 from harness.scenario import parse_scenario
-from harness.servers.front.streams import StreamBreaker
+from harness.servers.front.streams import EventSplitter, StreamBreaker, spoil
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 
@@ -92,3 +92,24 @@ def test_a_stream_fault_aims_at_the_endpoint_only() -> None:
     assert scenario.faults[0].fault.faults == (StreamFault("cut", after_events=2),)  # type: ignore[attr-defined]
     with pytest.raises(ScenarioError, match="expected endpoint for a stream fault"):
         parse_scenario(text % "feature-store")
+
+
+def test_events_are_cut_whole_and_the_closing_framing_gives_itself_up() -> None:
+    splitter = EventSplitter()
+    body = ANSWER[len(HEAD) :]
+
+    found = splitter.events(body[:30]) + splitter.events(body[30:])
+
+    assert b"".join(found) + splitter.framing() == body
+    assert all(event.endswith(b"\n\n") for event in found)
+    assert len(found) == 6
+
+
+def test_a_spoilt_event_keeps_its_length_and_no_longer_parses() -> None:
+    event = EVENTS[3]
+
+    spoilt = spoil(event)
+
+    assert len(spoilt) == len(event)
+    assert spoilt.startswith(b"data: !")
+    assert spoil(b"\r\n") == b"\r\n"

@@ -90,12 +90,14 @@ def test_completions_text_counts_and_usage_gives_the_token_count() -> None:
     assert times.first_token_s == pytest.approx(0.2)
 
 
-def test_comments_and_garbage_events_are_not_tokens() -> None:
+def test_comments_and_garbage_events_are_not_tokens_and_garbage_is_counted() -> None:
     reader = StreamReader(intended=0.0)
     reader.feed(b": keep-alive\n\ndata: not json\n\ndata: [1, 2]\n\n", 0.1)
 
     assert reader.times().tokens == 0
     assert reader.times().first_token_s is None
+    # A comment is fine; data that is not a JSON object is malformed.
+    assert reader.times().malformed == 2
 
 
 def _times(first: float | None, total: float, tokens: int, complete: bool = True) -> StreamTimes:
@@ -116,7 +118,7 @@ def test_goodput_objectives_judge_only_what_is_given() -> None:
 
 def test_stream_tallies_merge_and_travel_encoded_exactly() -> None:
     one, two = Tally(), Tally()
-    one.add_stream(StreamTimes(0.01, 0.1, (0.02, 0.03), 3, True, 0.2), good=True)
+    one.add_stream(StreamTimes(0.01, 0.1, (0.02, 0.03), 3, True, 0.2, malformed=1), good=True)
     two.add_stream(StreamTimes(0.01, 0.3, (0.05,), 2, False, 0.4), good=False)
     merged = Tally()
     merged.merge(one)
@@ -131,6 +133,7 @@ def test_stream_tallies_merge_and_travel_encoded_exactly() -> None:
         assert tally.stream.summary()["cut"] == 1
         assert tally.stream.tokens == 5
         assert tally.stream.good == 1
+        assert tally.stream.summary()["malformed_events"] == 1
         assert tally.stream.percentile_ms("ttft", 100) == pytest.approx(300, rel=0.001)
         assert tally.stream.percentile_ms("itl", 100) == pytest.approx(50, rel=0.001)
 

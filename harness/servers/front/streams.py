@@ -1,6 +1,7 @@
 """Streamed answers broken part way, as a stream fault says: where, in the raw bytes the
-upstream sends, the events of a server-sent event stream end, and so where a stall, a cut or
-a missing end begins.
+upstream sends, the events of a server-sent event stream end, and so where a stall, a cut, a
+missing end, a slowdown or a spoilt event begins; and the bytes after that cut into whole
+events, to let out one at a time or to spoil one.
 
 Events end with a blank line (``\\n\\n``); under chunked framing the chunk-size lines hold no
 blank line, so counting them in the raw body counts events. An answer whose head does not say
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 from faults.http import StreamFault
 
-__all__ = ["StreamBreaker"]
+__all__ = ["EventSplitter", "StreamBreaker", "spoil"]
 
 _HEAD_END = b"\r\n\r\n"
 _EVENT_END = b"\n\n"
 _DONE = b"data: [DONE]"
+_DATA = b"data: "
 
 
 class StreamBreaker:
@@ -95,3 +97,37 @@ class StreamBreaker:
             if self._events >= wanted:
                 return start - len(tail)
         return None
+
+
+class EventSplitter:
+    """Bytes cut into whole events, each up to and including its blank line. Bytes after the
+    last whole event wait for the next read, unless they carry no event data at all (the
+    chunk framing that ends an answer), which :meth:`framing` gives up."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def events(self, data: bytes) -> list[bytes]:
+        data, start, found = self._pending + data, 0, []
+        while (end := data.find(_EVENT_END, start)) >= 0:
+            found.append(data[start : end + len(_EVENT_END)])
+            start = end + len(_EVENT_END)
+        self._pending = data[start:]
+        return found
+
+    def framing(self) -> bytes:
+        """The bytes waiting, when they hold no event data (else nothing)."""
+        if not self._pending or _DATA in self._pending:
+            return b""
+        found, self._pending = self._pending, b""
+        return found
+
+
+def spoil(event: bytes) -> bytes:
+    """``event`` with the first byte of its data replaced, so it no longer parses; its length,
+    and so any chunk framing around it, stays the same."""
+    at = event.find(_DATA)
+    if at < 0 or at + len(_DATA) >= len(event):
+        return event
+    at += len(_DATA)
+    return event[:at] + b"!" + event[at + 1 :]

@@ -4,6 +4,7 @@ each call's answer as raw bytes, or holding it whole when the answer is to be sh
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import TYPE_CHECKING, cast
 
 import httptools
@@ -11,7 +12,7 @@ import httptools
 from harness.servers.front.answers import head_keeps_alive
 from harness.servers.front.calls import Call
 from harness.servers.front.ledger import retry_after_in
-from harness.servers.front.streams import StreamBreaker
+from harness.servers.front.streams import EventSplitter, StreamBreaker, spoil
 
 if TYPE_CHECKING:
     from harness.servers.front.downstream import ClientSide
@@ -45,14 +46,21 @@ class UpstreamSide(asyncio.Protocol):
         self._breaker: StreamBreaker | None = None
         self._stall: asyncio.TimerHandle | None = None
         self._stalled: list[bytes] | None = None
+        # After a slow or malformed stream fault tripped: the events, and those waiting.
+        self._events: EventSplitter | None = None
+        self._queued: deque[bytes] = deque()
+        self._pacer: asyncio.TimerHandle | None = None
+        self._spoil = False
+        self._every_s = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._stall is not None:
-            self._stall.cancel()
-            self._stall = None
+        for timer in (self._stall, self._pacer):
+            if timer is not None:
+                timer.cancel()
+        self._stall = self._pacer = None
         self._client.upstream_lost(self)
 
     def pause_writing(self) -> None:
@@ -73,6 +81,12 @@ class UpstreamSide(asyncio.Protocol):
         self._head = [] if call.head else None
         stream = None if decision is None or shaped else decision.stream
         self._breaker = None if stream is None else StreamBreaker(stream)
+        self._events = None
+        self._queued.clear()
+        if self._pacer is not None:
+            # Left from the answer before: it is out whole.
+            self._pacer.cancel()
+            self._pacer = None
 
     def write(self, data: bytes) -> None:
         if self._transport is not None:
@@ -113,6 +127,9 @@ class UpstreamSide(asyncio.Protocol):
             # order behind what the stall holds.
             self._stalled.append(data)
             return
+        if self._events is not None:
+            self._pace(call, data)
+            return
         breaker = self._breaker
         if breaker is not None:
             out, rest = breaker.split(data)
@@ -135,6 +152,12 @@ class UpstreamSide(asyncio.Protocol):
         if breaker.fault.action == "cut":
             self.abort()
             return
+        if breaker.fault.action in ("slow", "malformed"):
+            self._events = EventSplitter()
+            self._spoil = breaker.fault.action == "malformed"
+            self._every_s = 1.0 / breaker.fault.events_per_s if not self._spoil else 0.0
+            self._pace(call, rest)
+            return
         self.pause_reading()
         self._stalled = [rest] if rest else []
 
@@ -146,6 +169,42 @@ class UpstreamSide(asyncio.Protocol):
 
         loop = asyncio.get_running_loop()
         self._stall = loop.call_later(breaker.fault.stall_ms / 1000.0, release)
+
+    def _pace(self, call: Call, data: bytes) -> None:
+        """Bytes after a slow or malformed stream fault tripped: whole events, the first one
+        spoilt (malformed) or let out one per interval (slow)."""
+        events = self._events
+        if events is None:
+            return
+        found = events.events(data)
+        if self._spoil and found:
+            found[0] = spoil(found[0])
+            self._spoil = False
+        if not self._every_s:
+            for event in found:
+                self._take(call, event)
+            if framing := events.framing():
+                self._take(call, framing)
+            return
+        self._queued.extend(found)
+        if self._pacer is None:
+            self._let_out(call)
+
+    def _let_out(self, call: Call) -> None:
+        """One event out now, the next one interval later; the answer's closing framing once
+        every event is out."""
+        self._pacer = None
+        if self.call is not call or self._events is None:
+            return
+        if self._queued:
+            self._take(call, self._queued.popleft())
+        elif framing := self._events.framing():
+            self._take(call, framing)
+            return
+        else:
+            return
+        loop = asyncio.get_running_loop()
+        self._pacer = loop.call_later(self._every_s, self._let_out, call)
 
     def _take(self, call: Call, data: bytes) -> None:
         """Relay (or hold, for shaping) and parse bytes of ``call``'s answer."""
