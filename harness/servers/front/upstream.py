@@ -42,7 +42,8 @@ class UpstreamSide(asyncio.Protocol):
         self._head: list[bytes] | None = None
         # Interim answers (100 Continue) completed in the bytes held for shaping.
         self._interim = 0
-        # A stream fault on the call being answered; its stall's timer while one runs.
+        # A stream fault on the call being answered; while a stall runs, its timer and the
+        # bytes it holds.
         self._breaker: StreamBreaker | None = None
         self._stall: asyncio.TimerHandle | None = None
         self._stalled: list[bytes] | None = None
@@ -140,7 +141,8 @@ class UpstreamSide(asyncio.Protocol):
 
     def _break_stream(self, call: Call, breaker: StreamBreaker, out: bytes, rest: bytes) -> None:
         """The stream fault trips: ``out`` goes on as usual, then ``rest`` waits out a stall,
-        is cut off with the connection, or (no end) is never sent."""
+        is cut off with the connection, goes out slowly or with its next event spoilt, or (no
+        end) is never sent."""
         if breaker.fault.action == "no_done":
             # Dropped, never parsed: the call stays open until the client gives up.
             if out:
