@@ -407,6 +407,11 @@ class RayShards:
 
     def prepare(self, plan: Plan) -> None:
         """Place one actor per shard, wait until each answers, and measure its clock."""
+        if plan.target.stream:
+            raise UsageError(
+                "streamed answers (load.stream) are recorded in-process or by worker "
+                "processes, not on Ray shards: run without --workers ray"
+            )
         ray = self._ray
         assert ray is not None, "use RayShards as a context manager"
         from ray.util.placement_group import placement_group

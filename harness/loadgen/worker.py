@@ -52,7 +52,10 @@ def _sender(
     target = plan.target
     streamed = getattr(sink, "streamed", None) if target.stream else None
     if target.stream and streamed is None:
-        raise UsageError("streamed answers are recorded in-process or by worker processes")
+        raise UsageError(
+            "streamed answers need a recorder that takes their token timings (in-process or "
+            "worker processes)"
+        )
 
     async def send(index: int, intended: float) -> None:
         payload = target.body(index)
