@@ -334,7 +334,9 @@ class StreamFault:
     ``no_done`` never sends the end (``data: [DONE]`` and what follows), so the client waits
     until its own timeout, ``slow`` lets the rest out at ``events_per_s``, and ``malformed``
     spoils the next event's data (its first byte replaced, the length kept). Answers that are
-    not event streams pass untouched."""
+    not event streams pass untouched. On ``endpoint`` the HTTP fault layer breaks the endpoint's
+    streams; on a dependency, its stub breaks the streams it answers (a routes ``stream``, or an
+    event stream it proxies or replays)."""
 
     kind: ClassVar[str] = "stream"
     action: str = "stall"

@@ -543,11 +543,14 @@ def _fault(reader: Reader, doc: Mapping[str, Any], path: str, system: SystemSpec
             f"{path}.target",
             f"expected one of {list(targets)} for a {kind} fault but got target={target!r}",
         )
-    if kind == StreamFault.kind and target != ENDPOINT:
+    never_streams = [d.name for d in system.dependencies if d.kind == "features"]
+    if kind == StreamFault.kind and target in never_streams:
+        # A stream fault breaks event streams only; a feature store never sends one.
         raise reader.error(
             f"{path}.target",
-            "expected endpoint for a stream fault: streams are broken by the HTTP fault layer "
-            f"in front of the endpoint, not yet on a dependency's hop (got target={target!r})",
+            "expected endpoint or a dependency that can stream (kind routes, proxy or replay) "
+            f"for a stream fault but got target={target!r}, a features stub, whose answers "
+            "are never event streams",
         )
     if kind in NETWORK_KINDS:
         return _network_fault(reader, doc, path, kind, target)

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from faults.http import StreamFault, fault_from_json, fault_to_json
 from harness.errors import ScenarioError
 from harness.scenario import parse_scenario
-from harness.servers.front.streams import EventSplitter, StreamBreaker, spoil
+from harness.servers.front.streams import StreamBreaker
+from harness.servers.httpfaults.events import EventSplitter, spoil
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 
@@ -81,7 +82,7 @@ def test_the_fault_travels_as_the_control_api_and_a_scenario_write_it() -> None:
         StreamFault("cut", after_events=-1)
 
 
-def test_a_stream_fault_aims_at_the_endpoint_only() -> None:
+def test_a_stream_fault_aims_at_the_endpoint_or_a_dependency_that_can_stream() -> None:
     text = (
         "name: x\nload: {rate: 10, duration_s: 6}\nfaults:\n"
         "  - {name: s, type: stream, target: %s, start_s: 1, duration_s: 1,\n"
@@ -90,8 +91,15 @@ def test_a_stream_fault_aims_at_the_endpoint_only() -> None:
     scenario = parse_scenario(text % "endpoint")
 
     assert scenario.faults[0].fault.faults == (StreamFault("cut", after_events=2),)  # type: ignore[attr-defined]
-    with pytest.raises(ScenarioError, match="expected endpoint for a stream fault"):
+    # The reference system's feature store answers JSON only: a stream fault there is a mistake.
+    with pytest.raises(ScenarioError, match="a features stub, whose answers are never event"):
         parse_scenario(text % "feature-store")
+    routes = (
+        "target: {command: [my-server]}\ndependencies:\n"
+        "  llm-api: {kind: routes, routes: [{path: /v1, response: {stream: {events: [1]}}}]}\n"
+    )
+    on_stub = parse_scenario(routes + text % "llm-api")
+    assert on_stub.faults[0].fault.target == "llm-api"
 
 
 def test_events_are_cut_whole_and_the_closing_framing_gives_itself_up() -> None:

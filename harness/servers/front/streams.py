@@ -1,7 +1,8 @@
 """Streamed answers broken part way, as a stream fault says: where, in the raw bytes the
 upstream sends, the events of a server-sent event stream end, and so where a stall, a cut, a
-missing end, a slowdown or a spoilt event begins; and the bytes after that cut into whole
-events, to let out one at a time or to spoil one.
+missing end, a slowdown or a spoilt event begins. (The bytes after that are cut into whole
+events, to let out one at a time or to spoil one, by ``httpfaults.events``, which the stubs
+share.)
 
 Events end with a blank line (``\\n\\n``); under chunked framing the chunk-size lines hold no
 blank line, so counting them in the raw body counts events. An answer whose head does not say
@@ -11,13 +12,11 @@ blank line, so counting them in the raw body counts events. An answer whose head
 from __future__ import annotations
 
 from faults.http import StreamFault
+from harness.servers.httpfaults.events import DONE, EVENT_END
 
-__all__ = ["EventSplitter", "StreamBreaker", "spoil"]
+__all__ = ["StreamBreaker"]
 
 _HEAD_END = b"\r\n\r\n"
-_EVENT_END = b"\n\n"
-_DONE = b"data: [DONE]"
-_DATA = b"data: "
 
 
 class StreamBreaker:
@@ -61,7 +60,7 @@ class StreamBreaker:
             return self._before_done(data)
         at = self._after_events(data)
         if at is None:
-            self._tail = (self._tail + data)[-len(_EVENT_END) :]
+            self._tail = (self._tail + data)[-len(EVENT_END) :]
             return data, b""
         self.tripped = True
         return data[:at], data[at:]
@@ -70,12 +69,12 @@ class StreamBreaker:
         """Everything before ``data: [DONE]``; bytes that may be its beginning are held back
         until the next read says."""
         data, self._tail = self._tail + data, b""
-        found = data.find(_DONE)
+        found = data.find(DONE)
         if found >= 0:
             self.tripped = True
             return data[:found], data[found:]
-        for size in range(min(len(_DONE) - 1, len(data)), 0, -1):
-            if _DONE.startswith(data[-size:]):
+        for size in range(min(len(DONE) - 1, len(data)), 0, -1):
+            if DONE.startswith(data[-size:]):
                 self._tail = data[-size:]
                 return data[:-size], b""
         return data, b""
@@ -88,8 +87,8 @@ class StreamBreaker:
         if self._events >= wanted:
             return 0
         start = 0
-        while (found := seen.find(_EVENT_END, start)) >= 0:
-            start = found + len(_EVENT_END)
+        while (found := seen.find(EVENT_END, start)) >= 0:
+            start = found + len(EVENT_END)
             if start <= len(tail):
                 # Ended within the bytes already passed: counted then.
                 continue
@@ -97,37 +96,3 @@ class StreamBreaker:
             if self._events >= wanted:
                 return start - len(tail)
         return None
-
-
-class EventSplitter:
-    """Bytes cut into whole events, each up to and including its blank line. Bytes after the
-    last whole event wait for the next read, unless they carry no event data at all (the
-    chunk framing that ends an answer), which :meth:`framing` gives up."""
-
-    def __init__(self) -> None:
-        self._pending = b""
-
-    def events(self, data: bytes) -> list[bytes]:
-        data, start, found = self._pending + data, 0, []
-        while (end := data.find(_EVENT_END, start)) >= 0:
-            found.append(data[start : end + len(_EVENT_END)])
-            start = end + len(_EVENT_END)
-        self._pending = data[start:]
-        return found
-
-    def framing(self) -> bytes:
-        """The bytes waiting, when they hold no event data (else nothing)."""
-        if not self._pending or _DATA in self._pending:
-            return b""
-        found, self._pending = self._pending, b""
-        return found
-
-
-def spoil(event: bytes) -> bytes:
-    """``event`` with the first byte of its data replaced, so it no longer parses; its length,
-    and so any chunk framing around it, stays the same."""
-    at = event.find(_DATA)
-    if at < 0 or at + len(_DATA) >= len(event):
-        return event
-    at += len(_DATA)
-    return event[:at] + b"!" + event[at + 1 :]

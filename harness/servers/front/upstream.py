@@ -12,7 +12,8 @@ import httptools
 from harness.servers.front.answers import head_keeps_alive
 from harness.servers.front.calls import Call
 from harness.servers.front.ledger import retry_after_in
-from harness.servers.front.streams import EventSplitter, StreamBreaker, spoil
+from harness.servers.front.streams import StreamBreaker
+from harness.servers.httpfaults.events import EventSplitter, spoil
 
 if TYPE_CHECKING:
     from harness.servers.front.downstream import ClientSide

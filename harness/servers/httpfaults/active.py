@@ -59,7 +59,8 @@ class Decision:
     slow_body: SlowBody | None = None
     bytes_per_s: float | None = None
     injected: tuple[str, ...] = ()
-    # A streamed answer broken part way (the HTTP fault layer in front of the endpoint).
+    # A streamed answer broken part way (by the fault layer in front of the endpoint, or a
+    # stub's event stream).
     stream: StreamFault | None = None
 
 

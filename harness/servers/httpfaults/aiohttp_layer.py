@@ -2,9 +2,11 @@
 
 ``carry_out`` waits the decision's delay, then either sends its made-up answer, breaks the
 connection, or calls the real handler; whatever answer goes out is dribbled or paced when the
-decision says so. A broken connection is done by a response whose ``prepare`` writes to (or
-aborts) the transport itself and then raises ConnectionResetError: aiohttp takes that for a
-client that went away, writes nothing more and logs no traceback.
+decision says so, except a streamed answer (an ``EventStream``), which is sent event by event
+with the decision's stream fault carried out on it. A broken connection is done by a response
+whose ``prepare`` writes to (or aborts) the transport itself and then raises
+ConnectionResetError: aiohttp takes that for a client that went away, writes nothing more and
+logs no traceback.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from aiohttp.web_request import BaseRequest
 
 from faults.http import SlowBody
 from harness.servers.httpfaults.active import Answer, Decision
+from harness.servers.httpfaults.event_stream import EventStream
 
 __all__ = ["BrokenConnection", "Respond", "carry_out"]
 
@@ -55,6 +58,10 @@ async def carry_out(
         await request.read()
         return BrokenConnection(decision.malformed, dice.randbytes(_GARBAGE_BYTES))
     response = _answer(decision.answer) if decision.answer is not None else await respond()
+    if isinstance(response, EventStream):
+        # Sent here, so a stream fault can act event by event; shaping is for whole bodies.
+        await response.send(request, decision.stream)
+        return response
     if decision.slow_body is None and decision.bytes_per_s is None:
         return response
     if not isinstance(response, web.Response) or response.prepared:

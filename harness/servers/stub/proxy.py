@@ -1,16 +1,22 @@
 """The ``proxy`` kind: every call forwarded to the real API, its answer passed back, and with
-``record`` each exchange kept (with how long the API took) to be saved as a recording."""
+``record`` each exchange kept (with how long the API took) to be saved as a recording.
+
+An answer of server-sent events is passed on event by event as the API sends them (so stream
+faults on the stub's hop break it part way), and recorded whole once it ends, with the time to
+its head as its latency."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
+from harness.servers.httpfaults.event_stream import EventStream, StreamBroken
+from harness.servers.httpfaults.events import EventSplitter, is_event_stream
 from harness.servers.stub.recording import (
     Exchange,
     RecordedRequest,
@@ -64,7 +70,7 @@ class ProxyServed:
             await self._session.close()
             self._session = None
 
-    async def _forward(self, request: web.Request) -> web.Response:
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         headers = _end_to_end(request.headers.items())
         if self._session is None:
@@ -76,37 +82,94 @@ class ProxyServed:
             )
         loop = asyncio.get_running_loop()
         started = loop.time()
+        sent = RecordedRequest(request.method, request.raw_path, joined_headers(headers), body)
         try:
-            async with self._session.request(
+            answer = await self._session.request(
                 request.method,
                 URL(self._upstream + request.raw_path, encoded=True),
                 headers=CIMultiDict(headers),
                 data=body if body else None,
                 allow_redirects=False,
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-            ) as answer:
-                payload = await answer.read()
-                status, reason = answer.status, answer.reason
-                answer_headers = _end_to_end(answer.headers.items())
+            )
+        except _ERRORS as exc:
+            return self._unreachable(exc)
+        answer_headers = _end_to_end(answer.headers.items())
+        latency_ms = (loop.time() - started) * 1000.0
+        if is_event_stream(answer.headers) and "Content-Encoding" not in answer.headers:
+            return EventStream(
+                self._relay(answer, sent, latency_ms),
+                status=answer.status,
+                reason=answer.reason,
+                headers=answer_headers,
+            )
+        try:
+            payload = await answer.read()
+        except _ERRORS as exc:
+            return self._unreachable(exc)
+        finally:
+            answer.release()
+        latency_ms = (loop.time() - started) * 1000.0
+        self._keep(sent, answer, answer_headers, payload, latency_ms)
+        return web.Response(
+            status=answer.status,
+            reason=answer.reason,
+            headers=CIMultiDict(answer_headers),
+            body=payload,
+        )
+
+    async def _relay(
+        self, answer: aiohttp.ClientResponse, sent: RecordedRequest, latency_ms: float
+    ) -> AsyncGenerator[bytes, None]:
+        """The events of an event-stream answer as they arrive; the answer is let go however
+        the relay ends, and kept (when recording) once it arrived whole."""
+        splitter = EventSplitter()
+        received: list[bytes] = []
+        whole = False
+        try:
+            async for data in answer.content.iter_any():
+                received.append(data)
+                for event in splitter.events(data):
+                    yield event
+            if rest := splitter.remainder():
+                yield rest
+            whole = True
         except _ERRORS as exc:
             cause = str(exc) or type(exc).__name__
-            return web.json_response(
-                {"error": f"upstream {self._upstream} unreachable (caused by {cause})"},
-                status=502,
-            )
-        latency_ms = (loop.time() - started) * 1000.0
+            raise StreamBroken(
+                f"upstream {self._upstream} broke its stream (caused by {cause})"
+            ) from exc
+        finally:
+            if whole:
+                answer.release()
+            else:
+                # Not read to its end: the connection cannot carry another call.
+                answer.close()
+        headers = _end_to_end(answer.headers.items())
+        self._keep(sent, answer, headers, b"".join(received), latency_ms)
+
+    def _keep(
+        self,
+        sent: RecordedRequest,
+        answer: aiohttp.ClientResponse,
+        headers: list[tuple[str, str]],
+        payload: bytes,
+        latency_ms: float,
+    ) -> None:
         if self.spec.record:
             self.exchanges.append(
                 Exchange(
-                    RecordedRequest(
-                        request.method, request.raw_path, joined_headers(headers), body
-                    ),
-                    RecordedResponse(status, joined_headers(answer_headers), payload),
+                    sent,
+                    RecordedResponse(answer.status, joined_headers(headers), payload),
                     latency_ms,
                 )
             )
-        return web.Response(
-            status=status, reason=reason, headers=CIMultiDict(answer_headers), body=payload
+
+    def _unreachable(self, exc: BaseException) -> web.Response:
+        cause = str(exc) or type(exc).__name__
+        return web.json_response(
+            {"error": f"upstream {self._upstream} unreachable (caused by {cause})"},
+            status=502,
         )
 
 

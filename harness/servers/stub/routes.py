@@ -1,7 +1,8 @@
 """Scripted routes, WireMock's way: each matches calls by method, path (exact, prefix or a regex
 that must match the whole path), query parameters, headers and fields of the JSON body, and
-answers with a fixed status, headers and body (templated from the call, see ``template``)
-after a latency drawn from its distribution. The first route that matches answers."""
+answers with a fixed status, headers and body (templated from the call, see ``template``), or
+with a stream of server-sent events at a given rate (see ``route_stream``), after a latency
+drawn from its distribution. The first route that matches answers."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any, Literal
 from faults.http import Latency, latency_from_json
 from harness.servers.stub import fields as f
 from harness.servers.stub.fields import StubSpecError
+from harness.servers.stub.route_stream import RouteStream, stream_from_json, stream_to_json
 from harness.servers.stub.template import (
     MISSING,
     CallValues,
@@ -37,7 +39,8 @@ __all__ = [
 PathHow = Literal["exact", "prefix", "regex"]
 _HOWS: tuple[PathHow, ...] = ("exact", "prefix", "regex")
 _ROUTE_FIELDS = frozenset({"method", "path", "query", "headers", "body", "response", "latency"})
-_RESPONSE_FIELDS = frozenset({"status", "headers", "json", "body"})
+_BODIES = ("json", "body", "stream")
+_RESPONSE_FIELDS = frozenset({"status", "headers", *_BODIES})
 _METHOD = re.compile(r"^[A-Za-z]+$")
 
 
@@ -92,16 +95,23 @@ class PathMatch:
 
 @dataclass(frozen=True, slots=True)
 class RouteResponse:
-    """What a route answers; ``json_text`` (JSON) or ``text`` is the body, neither is none."""
+    """What a route answers; ``json_text`` (JSON) or ``text`` is the body, neither is none;
+    or ``stream``, a body of server-sent events, sent as they are due."""
 
     status: int = 200
     headers: tuple[tuple[str, str], ...] = ()
     json_text: str | None = None
     text: str | None = None
+    stream: RouteStream | None = None
+
+    def render_headers(self, values: CallValues) -> list[tuple[str, str]]:
+        """The headers for the call ``values`` describes, placeholders filled."""
+        return [(name, render_text(value, values)) for name, value in self.headers]
 
     def render(self, values: CallValues) -> tuple[int, list[tuple[str, str]], bytes]:
-        """Status, headers and body for the call ``values`` describes."""
-        headers = [(name, render_text(value, values)) for name, value in self.headers]
+        """Status, headers and body for the call ``values`` describes (a stream's events are
+        made by ``stream.events``, not here)."""
+        headers = self.render_headers(values)
         if self.json_text is not None:
             body = json.dumps(render_json(json.loads(self.json_text), values)).encode()
             default_type = "application/json"
@@ -194,7 +204,7 @@ def route_from_json(value: object, where: str) -> Route:
     if "response" not in doc:
         raise StubSpecError(
             f.at(where, "response"),
-            "expected a response ({status, headers, json | body}) but the route has none",
+            "expected a response ({status, headers, json | body | stream}) but the route has none",
         )
     latency = None
     if "latency" in doc:
@@ -231,6 +241,8 @@ def route_to_json(route: Route) -> dict[str, Any]:
         answer["json"] = json.loads(route.response.json_text)
     if route.response.text is not None:
         answer["body"] = route.response.text
+    if route.response.stream is not None:
+        answer["stream"] = stream_to_json(route.response.stream)
     doc["response"] = answer
     if route.latency is not None:
         doc["latency"] = route.latency.to_json()
@@ -298,25 +310,33 @@ def _body_predicates(doc: Mapping[str, Any], where: str) -> tuple[tuple[str, str
 
 
 def _response(value: object, where: str, groups: frozenset[str] | None) -> RouteResponse:
-    doc = f.mapping(value, where, "a response object {status, headers, json | body}")
+    doc = f.mapping(value, where, "a response object {status, headers, json | body | stream}")
     f.known(doc, _RESPONSE_FIELDS, where)
     status = f.integer(doc, "status", where, low=100, high=599) if "status" in doc else 200
     headers = _scalars(doc, "headers", where, lower=False)
     for name, header in headers:
         _check_placeholders(header, f.at(f.at(where, "headers"), name), groups)
-    if "json" in doc and "body" in doc:
+    bodies = [key for key in _BODIES if key in doc]
+    if len(bodies) > 1:
         raise StubSpecError(
-            f.at(where, "body"), "expected either json or body in a response but got both"
+            f.at(where, bodies[1]),
+            f"expected either {bodies[0]} or {bodies[1]} in a response but got both "
+            f"(a response has one of {list(_BODIES)})",
         )
     json_text = None
     text = None
+    stream = None
     if "json" in doc:
         json_text = _json_text(doc["json"], f.at(where, "json"))
         _check_placeholders(doc["json"], f.at(where, "json"), groups)
     elif "body" in doc:
         text = f.text(doc, "body", where)
         _check_placeholders(text, f.at(where, "body"), groups)
-    return RouteResponse(status, headers, json_text, text)
+    elif "stream" in doc:
+        here = f.at(where, "stream")
+        stream = stream_from_json(doc["stream"], here)
+        _check_placeholders(doc["stream"], here, groups)
+    return RouteResponse(status, headers, json_text, text, stream)
 
 
 def _check_placeholders(value: object, where: str, groups: frozenset[str] | None) -> None:

@@ -1,12 +1,13 @@
 """How each kind of stub answers an API call: it first finds what the call matches (the route
 that labels it in the metrics), and only then, unless a fault answers in its place, makes the
-answer."""
+answer. A streamed answer (a route's ``stream``, a recorded event stream) is an ``EventStream``,
+sent event by event so that stream faults can break it."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -14,9 +15,12 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from harness.servers.httpfaults.aiohttp_layer import Respond
+from harness.servers.httpfaults.event_stream import EventStream
+from harness.servers.httpfaults.events import EventSplitter, is_event_stream
 from harness.servers.stub.features import features_for
 from harness.servers.stub.recording import Exchange
 from harness.servers.stub.replay import Replayer
+from harness.servers.stub.route_stream import paced
 from harness.servers.stub.routes import Call, Route, first_match
 from harness.servers.stub.spec import FeaturesSpec, ReplaySpec, RoutesSpec
 from harness.servers.stub.template import CallValues
@@ -122,7 +126,15 @@ class RoutesServed:
             if route.latency is not None:
                 await asyncio.sleep(route.latency.sample_s(self._dice))
             values = CallValues(call.method, call.path, captures, call.query, call.body)
-            status, headers, body = route.response.render(values)
+            answer = route.response
+            if answer.stream is not None:
+                events = answer.stream.events(values)
+                return EventStream(
+                    paced(events, answer.stream.events_per_s, answer.stream.done),
+                    status=answer.status,
+                    headers=answer.render_headers(values),
+                )
+            status, headers, body = answer.render(values)
             return web.Response(status=status, headers=CIMultiDict(headers), body=body)
 
         return respond
@@ -153,6 +165,21 @@ class ReplayServed:
             headers = CIMultiDict(
                 (name, value) for name, value in answer.headers if name.lower() not in _NOT_REPLAYED
             )
+            if is_event_stream(headers) and "Content-Encoding" not in headers:
+                # A recorded stream is answered as a stream (all its events at once), so stream
+                # faults break it as they would the real one.
+                return EventStream(
+                    _all_of(answer.body), status=answer.status, headers=headers.items()
+                )
             return web.Response(status=answer.status, headers=headers, body=answer.body)
 
         return respond
+
+
+async def _all_of(body: bytes) -> AsyncGenerator[bytes, None]:
+    """The events of a whole event-stream body, and whatever follows the last one."""
+    splitter = EventSplitter()
+    for event in splitter.events(body):
+        yield event
+    if rest := splitter.remainder():
+        yield rest

@@ -5,7 +5,10 @@
                                    "query": {...}, "headers": {...}, "body": {"a.b": 1},
                                    "response": {"status": 200, "headers": {...},
                                                 "json": {"id": "{{path.id}}"}},
-                                   "latency": {"type": "lognormal", "median": 40, "sigma": 0.3}}]}
+                                   "latency": {"type": "lognormal", "median": 40, "sigma": 0.3}},
+                                  {"path": "/v1/chat/completions",
+                                   "response": {"stream": {"chat": {"text": "Hi there"},
+                                                           "events_per_s": 20}}}]}
     {"kind": "replay", "exchanges": [...]}     # a recording's exchanges (see ``recording``)
     {"kind": "proxy", "upstream": "http://127.0.0.1:9000", "record": false}
 
