@@ -12,4 +12,6 @@ REFERENCE_CLIENTS: dict[str, str] = {
     "resilient_async": "harness.clients.resilient:acall",
     "batched": "harness.clients.batched:call",
     "cached": "harness.clients.cached:call",
+    "naive_stream": "harness.clients.streaming:naive_stream",
+    "restarting_stream": "harness.clients.streaming:restarting_stream",
 }

@@ -35,9 +35,10 @@ __all__ = ["GeneratorStats", "load_plan", "run_open_loop", "target_for"]
 
 def target_for(url: str, spec: LoadSpec) -> Target:
     """MLflow records with one prediction expected per record, or the scenario's own body (or
-    its samples in turn) with any 2xx accepted."""
-    if spec.samples:
-        body: BodySource = SampleBodies(spec.samples)
+    its samples, or its LLM requests, in turn) with any 2xx accepted."""
+    samples = spec.sample_bodies()
+    if samples:
+        body: BodySource = SampleBodies(samples)
         validator: AcceptAny | PredictionsPerRecord = AcceptAny()
     elif spec.body is not None:
         body = FixedBody(spec.body)

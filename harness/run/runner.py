@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from harness.run.phases import PhaseClock
 from harness.run.resources import ResourceSampler
 from harness.run.sampler import sample_dependencies, sample_metrics
 from harness.run.series import RunSeries
+from harness.run.tokens import generated_between, scrape_generated_tokens
 from harness.scenario import Budget, Scenario
 from harness.scenario.budgets import DROPPED
 from harness.scenario.clients import resolve_client
@@ -358,7 +359,7 @@ async def _drive_client(
             client.payload or load.body,
             load.records_per_request,
             load.keyspace,
-            () if client.payload else load.samples,
+            () if client.payload else load.sample_bodies(),
         ),
         max_in_flight=client.max_in_flight,
         timeout_s=load.timeout_s,
@@ -459,6 +460,7 @@ def _run_on(
     if scenario.client is not None:
         clear_ledger(topology)
     before = scrape_hops(topology)
+    tokens_before = scrape_generated_tokens(topology.metrics_url)
     series = RunSeries(
         {
             name: None if (counts := before.get(name)) is None else counts.statuses
@@ -494,6 +496,9 @@ def _run_on(
     elif abort.broken is not None:
         run_s = abort.at_s
     phases = phase_stats(recorder, run_s)
+    # Read once every call has ended: the endpoint's tokens of the whole run.
+    generated = generated_between(tokens_before, scrape_generated_tokens(topology.metrics_url))
+    phases["overall"] = replace(phases["overall"], generated_tokens=generated)
     hops = _hop_reports(topology, before, phases["overall"].requests)
     client = None if scenario.client is None else _client_report(scenario, topology, drive, hops)
     notes = _notes(scenario, drive.stats, watch)

@@ -20,17 +20,23 @@ from harness.run.series import RunSeries
 __all__ = [
     "ENDPOINT_COUNTERS",
     "INFLIGHT",
+    "LLM_GAUGES",
+    "LLM_WAITING",
     "PROVISIONED",
     "PROVISIONED_TARGET",
     "QUEUE_DEPTH",
     "EndpointReading",
+    "chart_reading",
     "parse_gauges",
+    "queue_depth",
     "read_endpoint",
     "sample_dependencies",
     "sample_metrics",
 ]
 
 QUEUE_DEPTH = "serving_queue_depth"
+# The LLM mode's requests waiting for a sequence (or for room in the KV cache): queued too.
+LLM_WAITING = "serving_llm_waiting_sequences"
 INFLIGHT = "serving_inflight_requests"
 PROVISIONED = "serving_provisioned_concurrency"
 PROVISIONED_TARGET = "serving_provisioned_concurrency_target"
@@ -40,8 +46,15 @@ ENDPOINT_COUNTERS = {
     "cache_hits": "serving_cache_hits",
     "cache_misses": "serving_cache_misses",
     "rejected": "serving_rejected_requests",
+    "generated_tokens": "serving_llm_generated_tokens",
 }
-_GAUGES = frozenset({QUEUE_DEPTH, INFLIGHT, PROVISIONED, PROVISIONED_TARGET})
+# The LLM mode's gauges a run charts: series key -> metric name.
+LLM_GAUGES = {
+    "running_sequences": "serving_llm_running_sequences",
+    "waiting_sequences": LLM_WAITING,
+    "kv_cache_used_tokens": "serving_llm_kv_cache_used_tokens",
+}
+_GAUGES = frozenset({QUEUE_DEPTH, INFLIGHT, PROVISIONED, PROVISIONED_TARGET, *LLM_GAUGES.values()})
 # A stub paused by a fault must not hold up the next second's scrape.
 _DEPENDENCY_TIMEOUT_S = 0.8
 _ENDPOINT = "endpoint"
@@ -85,12 +98,26 @@ def read_endpoint(text: str) -> EndpointReading:
     return EndpointReading(gauges, counters)
 
 
-def _record(reading: EndpointReading, t: float, interval_s: float, series: RunSeries) -> None:
+def queue_depth(reading: EndpointReading) -> float | None:
+    """Requests waiting at the endpoint: for a scoring unit, and in the LLM mode for a
+    sequence; None when it exposes neither."""
+    waiting = [
+        reading.gauges[name] for name in (QUEUE_DEPTH, LLM_WAITING) if name in reading.gauges
+    ]
+    return sum(waiting) if waiting else None
+
+
+def chart_reading(reading: EndpointReading, t: float, interval_s: float, series: RunSeries) -> None:
+    """One scrape into the run's series: provisioned units, the LLM mode's gauges, and each
+    charted counter's increase since the scrape ``interval_s`` before."""
     gauges = reading.gauges
     if PROVISIONED in gauges:
         series.provisioned.observe(t, gauges[PROVISIONED])
     if PROVISIONED_TARGET in gauges:
         series.provisioned_target.observe(t, gauges[PROVISIONED_TARGET])
+    for key, name in LLM_GAUGES.items():
+        if name in gauges:
+            series.llm_gauge(key, t, gauges[name])
     # A reading counts what happened since the one before: dated in the middle of that span.
     for key, value in reading.counters.items():
         series.counter(key, t - interval_s / 2, value)
@@ -117,12 +144,10 @@ async def sample_metrics(
                     reading = read_endpoint(await response.text())
                 t = time.monotonic() - t0
                 recorder.gauge(
-                    t,
-                    queue_depth=reading.gauges.get(QUEUE_DEPTH),
-                    inflight=reading.gauges.get(INFLIGHT),
+                    t, queue_depth=queue_depth(reading), inflight=reading.gauges.get(INFLIGHT)
                 )
                 if series is not None:
-                    _record(reading, t, interval_s, series)
+                    chart_reading(reading, t, interval_s, series)
             except (TimeoutError, aiohttp.ClientError, ValueError):
                 failures += 1
                 if series is not None:

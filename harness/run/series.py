@@ -137,12 +137,21 @@ class RunSeries:
     counts scrapes that got no answer, by what was scraped.
     """
 
-    __slots__ = ("dependencies", "endpoint", "failures", "provisioned", "provisioned_target")
+    __slots__ = (
+        "dependencies",
+        "endpoint",
+        "failures",
+        "llm",
+        "provisioned",
+        "provisioned_target",
+    )
 
     def __init__(self, baselines: Mapping[str, Mapping[str, float] | None] | None = None) -> None:
         self.provisioned = GaugeSeries()
         self.provisioned_target = GaugeSeries()
         self.endpoint: dict[str, CounterSeries] = {}
+        # The LLM mode's gauges (running and waiting sequences, KV cache used), by key.
+        self.llm: dict[str, GaugeSeries] = {}
         self.dependencies = {
             name: StatusSeries(baseline) for name, baseline in (baselines or {}).items()
         }
@@ -153,6 +162,13 @@ class RunSeries:
         series = self.endpoint.get(name)
         if series is None:
             series = self.endpoint[name] = CounterSeries()
+        series.observe(t, value)
+
+    def llm_gauge(self, name: str, t: float, value: float) -> None:
+        """One reading of the LLM mode's gauge ``name``."""
+        series = self.llm.get(name)
+        if series is None:
+            series = self.llm[name] = GaugeSeries()
         series.observe(t, value)
 
     def calls(self, dependency: str, t: float, statuses: Mapping[str, float]) -> None:
@@ -166,10 +182,14 @@ class RunSeries:
         self.failures[source] = self.failures.get(source, 0) + 1
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        found = {
             "provisioned": self.provisioned.to_json(),
             "provisioned_target": self.provisioned_target.to_json(),
             "endpoint": {name: series.to_json() for name, series in self.endpoint.items()},
             "dependencies": {name: series.to_json() for name, series in self.dependencies.items()},
             "scrape_failures": dict(sorted(self.failures.items())),
         }
+        if self.llm:
+            # Only an endpoint in the LLM mode has them: each second's highest reading.
+            found["llm"] = {name: series.to_json() for name, series in self.llm.items()}
+        return found

@@ -17,6 +17,7 @@ __all__ = [
     "RESOURCE_METRICS",
     "RUN_METRICS",
     "RUN_METRIC_NAMES",
+    "TOKEN_METRICS",
     "Budget",
     "canonical_metric",
     "check_phase",
@@ -57,8 +58,15 @@ PLAIN_METRICS = frozenset(
         "tokens_per_s",
         "goodput",
         "cut_streams",
+        # The endpoint's generated tokens against the tokens its callers received, over the
+        # whole run (TOKEN_METRICS).
+        "token_amplification",
+        "duplicated_tokens",
     }
 )
+# Compare the endpoint's token counter before and after the run with what the callers
+# received: known once the run is over, and over the whole run only (phase overall).
+TOKEN_METRICS = frozenset({"token_amplification", "duplicated_tokens"})
 # Seconds from a fault window's end until the timeline is back within the baseline.
 RECOVERY_TIME = "recovery_time_s"
 # Requests the generator scheduled but never sent, over the whole run.
@@ -150,10 +158,13 @@ def dependency_of(metric: str) -> str | None:
 
 def judged_mid_run(metric: str) -> bool:
     """Whether ``metric`` can be judged on what a run measured so far (so may abort it): not a
-    dependency's counts, a recovery time, or a client's run-wide measures, which are only known
-    once the run is over."""
+    dependency's counts, a recovery time, a client's run-wide measures or the endpoint's tokens
+    against the received ones, which are only known once the run is over."""
     return not (
-        metric == RECOVERY_TIME or dependency_of(metric) is not None or is_run_metric(metric)
+        metric == RECOVERY_TIME
+        or dependency_of(metric) is not None
+        or is_run_metric(metric)
+        or metric.removeprefix("client.") in TOKEN_METRICS
     )
 
 

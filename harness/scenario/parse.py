@@ -37,6 +37,8 @@ from faults.network import STREAMS
 from harness.errors import ScenarioError, UsageError
 from harness.incident.reproduce import DEFAULT_MIN_OVERLAP, DEFAULT_TOLERANCE_S, read_signature
 from harness.loadgen.engine import ENGINES
+from harness.loadgen.lengths import Length, length_from_json
+from harness.loadgen.llm_requests import API_CHAT, APIS, LlmRequests
 from harness.loadgen.payloads import body_file
 from harness.loadgen.shapes import Constant, Poisson, Ramp, Shape, Sine, Step
 from harness.loadgen.streams import StreamSlo
@@ -45,6 +47,7 @@ from harness.scenario.budgets import (
     DEFAULT_TOLERANCE,
     DROPPED,
     RECOVERY_TIME,
+    TOKEN_METRICS,
     Budget,
     check_phase,
     dependency_of,
@@ -341,6 +344,7 @@ def _load(reader: Reader, raw: Any, base: Path) -> LoadSpec:
         "engine",
         "stream",
         "slo",
+        "llm",
     }
     reader.known_keys(doc, "load", fields)
     return LoadSpec(
@@ -365,6 +369,7 @@ def _load(reader: Reader, raw: Any, base: Path) -> LoadSpec:
         engine=_engine(reader, doc),
         stream=_stream(reader, doc),
         slo=_slo(reader, doc),
+        llm=_llm(reader, doc),
     )
 
 
@@ -474,6 +479,48 @@ def _body(reader: Reader, doc: Mapping[str, Any]) -> bytes | None:
     if isinstance(found, Mapping | list):
         return json.dumps(found).encode()
     raise reader.error("load.body", f"expected a JSON object or string but got {found!r}")
+
+
+_LLM_KEYS = frozenset({"api", "prompt_tokens", "max_tokens", "model", "seed", "distinct"})
+
+
+def _llm(reader: Reader, doc: Mapping[str, Any]) -> LlmRequests | None:
+    """``load.llm``: {api: chat, prompt_tokens: {type: lognormal, median: 500, sigma: 0.4},
+    max_tokens: [16, 32, 64]}, each length a number, a list of samples or a distribution."""
+    if doc.get("llm") is None:
+        return None
+    for other in ("body", "body_file"):
+        if doc.get(other) is not None:
+            raise reader.error(
+                f"load.{other}",
+                f"give load.llm or load.{other}, not both: load.llm makes the bodies",
+            )
+    raw = reader.mapping(doc["llm"], "load.llm")
+    reader.known_keys(raw, "load.llm", set(_LLM_KEYS))
+    lengths: dict[str, Length] = {}
+    for key in ("prompt_tokens", "max_tokens"):
+        if key not in raw:
+            raise reader.error(
+                f"load.llm.{key}",
+                "required field is missing; expected a number of tokens, a list of samples "
+                "or {type: uniform, lower: 100, upper: 400}",
+            )
+        try:
+            lengths[key] = length_from_json(raw[key], f"load.llm.{key}")
+        except ValueError as exc:
+            raise reader.error(f"load.llm.{key}", str(exc)) from exc
+    api = raw.get("api", API_CHAT)
+    if api not in APIS:
+        raise reader.error("load.llm.api", f"expected one of {list(APIS)} but got api={api!r}")
+    model = None if raw.get("model") is None else reader.text(raw, "model", "load.llm")
+    return LlmRequests(
+        api=api,
+        prompt_tokens=lengths["prompt_tokens"],
+        max_tokens=lengths["max_tokens"],
+        model=model,
+        seed=reader.number(raw, "seed", "load.llm", default=0, minimum=0, integer=True),
+        distinct=reader.number(raw, "distinct", "load.llm", default=256, minimum=1, integer=True),
+    )
 
 
 def _samples(reader: Reader, doc: Mapping[str, Any], base: Path) -> tuple[bytes, ...]:
@@ -739,6 +786,12 @@ def _check_budget_kind(
     if metric == DROPPED and budget.phase != "overall":
         raise reader.error(
             f"{path}.phase", "dropped is counted over the whole run: expected phase overall"
+        )
+    if metric.removeprefix("client.") in TOKEN_METRICS and budget.phase != "overall":
+        raise reader.error(
+            f"{path}.phase",
+            f"{metric} compares the endpoint's tokens with the received ones over the whole "
+            f"run: expected phase overall but got phase={budget.phase!r}",
         )
     if "delay_abort_s" in doc and not budget.abort_on_fail:
         raise reader.error(f"{path}.delay_abort_s", "delay_abort_s needs abort_on_fail: true")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from faults import HttpError, ResourceLimit, ScheduledFault, Surge
 from harness.incident.reproduce import DEFAULT_MIN_OVERLAP, DEFAULT_TOLERANCE_S, SourceSignature
+from harness.loadgen.llm_requests import LlmRequests
 from harness.loadgen.shapes import Constant, Shape, Spike
 from harness.loadgen.streams import StreamSlo
 from harness.scenario.budgets import Budget
@@ -53,6 +54,16 @@ class LoadSpec:
     # the objectives a stream must meet to count towards goodput.
     stream: bool = False
     slo: StreamSlo = field(default_factory=StreamSlo)
+    # OpenAI chat or completion requests with prompt and answer lengths drawn from
+    # distributions (``load.llm``), sent in turn like ``samples``; None: none.
+    llm: LlmRequests | None = None
+
+    def sample_bodies(self) -> tuple[bytes, ...]:
+        """The bodies sent in turn: ``load.llm``'s requests (made here, once per call, so
+        keep the result), else ``samples``; empty when the load sends one body."""
+        if self.llm is not None:
+            return self.llm.bodies(stream=self.stream)
+        return self.samples
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,8 @@ from faults import (
     Toxic,
 )
 from faults.http import Abort, Delay, Fixed, HttpFaultSpec, fault_to_json
+from harness.loadgen.lengths import length_to_json
+from harness.loadgen.llm_requests import LlmRequests
 from harness.scenario.budgets import DEFAULT_TOLERANCE, RECOVERY_TIME, Budget
 from harness.scenario.spec import LoadSpec, Scenario
 from harness.servers.endpoint.config import EndpointConfig
@@ -190,6 +192,23 @@ def _load_document(load: LoadSpec, original: Mapping[str, Any], base: Path) -> d
     }
     if objectives:
         doc["slo"] = objectives
+    if load.llm is not None:
+        doc["llm"] = _llm_document(load.llm)
+    return doc
+
+
+def _llm_document(llm: LlmRequests) -> dict[str, Any]:
+    """``load.llm`` with the keys that differ from their defaults (the lengths always)."""
+    default = LlmRequests()
+    doc: dict[str, Any] = {}
+    if llm.api != default.api:
+        doc["api"] = llm.api
+    doc["prompt_tokens"] = length_to_json(llm.prompt_tokens)
+    doc["max_tokens"] = length_to_json(llm.max_tokens)
+    for key in ("model", "seed", "distinct"):
+        value = getattr(llm, key)
+        if value != getattr(default, key):
+            doc[key] = value
     return doc
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from harness.scenario.budgets import RECOVERY_TIME, Budget, size_metric_of
+from harness.scenario.budgets import RECOVERY_TIME, TOKEN_METRICS, Budget, size_metric_of
 
 __all__ = ["BudgetResult", "Measured", "evaluate"]
 
@@ -60,6 +60,11 @@ def evaluate(budget: Budget, measured: Measured | None) -> BudgetResult:
 
 def _not_measured(budget: Budget) -> str:
     note = f"{budget.metric} was not measured"
+    if budget.metric.removeprefix("client.") in TOKEN_METRICS:
+        return (
+            f"{note}: it needs streamed answers and the endpoint's count of generated tokens "
+            "(serving_llm_generated_tokens or vllm:generation_tokens on its /metrics)"
+        )
     size = size_metric_of(budget.metric.removeprefix("client."))
     if size is None:
         return note

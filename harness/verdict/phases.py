@@ -21,6 +21,10 @@ class PhaseStats:
     tally: Tally
     start_s: float
     end_s: float
+    # Tokens the endpoint generated in the phase, by its own counter (harness/run/tokens.py):
+    # known for the whole run (overall) of a streamed load against an endpoint that counts
+    # them; None otherwise.
+    generated_tokens: float | None = None
 
     @property
     def seconds(self) -> float:
@@ -78,6 +82,28 @@ class PhaseStats:
             # Every request counts, streamed or failed before its stream began.
             "goodput": round(stream.good / requests, 6) if requests else None,
             "cut_streams": stream.streams - stream.complete,
+            **self._token_work(stream.tokens),
+        }
+
+    def _token_work(self, received: int) -> dict[str, float | None]:
+        """The endpoint's generated tokens set against the ``received`` ones.
+
+        ``token_amplification`` is tokens generated per token received: 1 when every token
+        the endpoint made reached a caller once. ``duplicated_tokens`` is the tokens generated
+        that no caller received as new: a client that restarts a cut stream from the start
+        has every token the cut stream delivered generated again (and passes on only the
+        ones its caller has not seen), and a cut also throws away the few tokens generated
+        after it. A caller that passes a restarted stream's repeated tokens on counts them as
+        received, so its duplicated work shows to its users instead of here. None where the
+        endpoint does not count its tokens, or nothing was received.
+        """
+        generated = self.generated_tokens
+        if generated is None:
+            return {}
+        return {
+            "tokens_generated": generated,
+            "token_amplification": round(generated / received, 4) if received else None,
+            "duplicated_tokens": max(generated - received, 0.0) if received else None,
         }
 
     def summary(self) -> dict[str, Any]:
@@ -113,6 +139,7 @@ class PhaseStats:
             **self.tally.stream.summary(),
             "tokens_per_s": values["tokens_per_s"],
             "goodput": values["goodput"],
+            **self._token_work(self.tally.stream.tokens),
         }
 
 
