@@ -73,7 +73,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -133,6 +133,7 @@ http {{
             default_type application/json;
             return 200 '{{"predictions":[0.5]}}';
         }}
+{locations}
     }}
 }}
 """
@@ -243,12 +244,24 @@ def vegeta_version(vegeta: Path) -> str:
 
 
 @contextmanager
-def nginx_server(nginx: str) -> Iterator[str]:
-    """nginx on a free loopback port; yields its root URL (``http://127.0.0.1:PORT/``)."""
+def nginx_server(
+    nginx: str, *, locations: str = "", files: Mapping[str, bytes] | None = None
+) -> Iterator[str]:
+    """nginx on a free loopback port; yields its root URL (``http://127.0.0.1:PORT/``).
+
+    ``files`` are written to its directory and ``locations`` (nginx ``location`` blocks, where
+    ``{tmp}`` names that directory) added to the server, for benchmarks that need more answers
+    than the two workloads."""
     with tempfile.TemporaryDirectory(prefix="load-bench-nginx-") as tmp:
+        if files:
+            # nginx's worker runs as another user: it must be able to read them.
+            Path(tmp).chmod(0o755)
+            for name, data in files.items():
+                Path(tmp, name).write_bytes(data)
         port = free_port()
         conf = Path(tmp, "nginx.conf")
-        conf.write_text(NGINX_CONF.format(tmp=tmp, host=LOOPBACK, port=port))
+        extra = locations.replace("{tmp}", tmp)
+        conf.write_text(NGINX_CONF.format(tmp=tmp, host=LOOPBACK, port=port, locations=extra))
         url = f"http://{LOOPBACK}:{port}/"
         nginx_child = ChildProcess("nginx", [nginx, "-c", str(conf), "-p", tmp])
         with running(nginx_child, HttpReady(url, timeout_s=10.0), Path(tmp)):
@@ -337,6 +350,7 @@ class Run:
     seconds: float
     budget_on: str = "latency"  # what budget_p99_ms measures: "latency" or "lag"
     detail: str = ""
+    tokens: int = 0  # streamed tokens recorded (runs of streamed answers)
 
     @property
     def holds(self) -> bool:
@@ -442,6 +456,7 @@ def run_engine(plan: Plan, rate: float, seconds: float) -> Run:
     recorder, stats = run_processes(plan, 1)
     cpu_s = children_cpu_s() - before
     overall = recorder.phases["overall"]
+    tokens = 0 if overall.stream is None else overall.stream.tokens
     return Run(
         rate,
         overall.requests / seconds,
@@ -453,7 +468,10 @@ def run_engine(plan: Plan, rate: float, seconds: float) -> Run:
         cpu_s,
         seconds,
         "lag",
-        f" (dropped {stats.dropped}, errors {overall.errors})",
+        f" (dropped {stats.dropped}, errors {overall.errors}"
+        + ("" if overall.stream is None else f", tokens {tokens}")
+        + ")",
+        tokens,
     )
 
 

@@ -9,18 +9,33 @@ its request body and of the response body it got (None when there was no respons
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from harness.errors import UsageError
 from harness.loadgen.payloads import AcceptAny, BodySource, FixedBody, Validator
 from harness.loadgen.shapes import Shape
-from harness.loadgen.streams import StreamSlo, StreamTimes
+from harness.loadgen.streams import StreamArrays, StreamSlo, StreamTimes
 
-__all__ = ["ENGINES", "METHODS", "SELF_PACED", "Plan", "Sink", "StreamSink", "Target"]
+__all__ = [
+    "ENGINES",
+    "METHODS",
+    "SELF_PACED",
+    "STREAM_ENGINES",
+    "Plan",
+    "Sink",
+    "StreamSink",
+    "StreamsTo",
+    "Target",
+    "stream_recording",
+    "stream_sink",
+]
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 ENGINES = ("aiohttp", "curl", "http1", "native")
+# Engines that read streamed answers event by event (the others read each answer whole).
+STREAM_ENGINES = ("aiohttp", "http1", "native")
 # Engines with their own event loop (harness.loadgen.pacing) rather than asyncio's.
 SELF_PACED = ("curl", "http1", "native")
 
@@ -47,6 +62,42 @@ class StreamSink(Protocol):
     def streamed(self, intended: float, times: StreamTimes, good: bool) -> None: ...
 
 
+# Where many streams' timings go at once: intended starts (seconds since t0), the streams, and
+# which of them met the run's objectives.
+StreamsTo = Callable[[Any, StreamArrays, Any], None]
+
+
+def stream_recording(sink: Sink) -> StreamsTo:
+    """Where ``sink`` takes arrays of streams: its own ``streamed_many`` or that of the recorder
+    behind it, else its ``streamed`` called for each stream in turn."""
+    for holder in (sink, getattr(sink, "recorder", None)):
+        found: StreamsTo | None = getattr(holder, "streamed_many", None)
+        if found is not None:
+            return found
+    streamed = stream_sink(sink)
+
+    def each(intended: Any, streams: StreamArrays, good: Any) -> None:
+        rows = zip(intended.tolist(), streams.each(), good.tolist(), strict=True)
+        for when, times, met in rows:
+            streamed(when, times, met)
+
+    return each
+
+
+def stream_sink(sink: Sink) -> Callable[[float, StreamTimes, bool], None]:
+    """Where ``sink`` takes streamed answers' timings: its own ``streamed``, or that of the
+    recorder behind it (a batch of outcomes in front of a recorder)."""
+    found: Callable[[float, StreamTimes, bool], None] | None = getattr(sink, "streamed", None)
+    if found is None:
+        found = getattr(getattr(sink, "recorder", None), "streamed", None)
+    if found is None:
+        raise UsageError(
+            "streamed answers need a recorder that takes their token timings (in-process or "
+            "worker processes)"
+        )
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where requests go and how: one request shape for every engine."""
@@ -58,7 +109,7 @@ class Target:
     content_type: str = "application/json"
     timeout_s: float = 10.0
     max_connections: int = 256
-    # Answers are server-sent event streams, timed token by token (the aiohttp engine's);
+    # Answers are server-sent event streams, timed token by token (STREAM_ENGINES);
     # ``slo`` the objectives a stream must meet to count towards goodput.
     stream: bool = False
     slo: StreamSlo = field(default_factory=StreamSlo)
@@ -105,10 +156,10 @@ class Plan:
                 f"expected an http:// URL for the http1 engine but got {self.target.url!r}; "
                 "the curl and aiohttp engines speak https"
             )
-        if self.target.stream and self.engine != "aiohttp":
+        if self.target.stream and self.engine not in STREAM_ENGINES:
             raise UsageError(
-                f"expected the aiohttp engine for streamed answers but got {self.engine!r}: "
-                "the others read each answer whole"
+                f"expected an engine that reads streamed answers ({', '.join(STREAM_ENGINES)}) "
+                f"but got engine={self.engine!r}: it reads each answer whole"
             )
         if self.engine == "native":
             from harness.loadgen.native import INSTALL_HINT, native_available, unsupported

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from hdrh.histogram import HdrHistogram
 
-from harness.loadgen.streams import StreamTimes
+from harness.loadgen.streams import StreamArrays, StreamTimes
 
 __all__ = [
     "DENSE_SECONDS",
@@ -225,6 +225,21 @@ class StreamTally:
         if times.tpot_s is not None:
             record_micros(self.tpot, int(times.tpot_s * 1_000_000))
 
+    def add_many(self, streams: StreamArrays, good: Mask) -> None:
+        """:meth:`add` for arrays of streams, with the same result as adding each in turn."""
+        self.streams += len(streams)
+        self.complete += int(streams.complete.sum())
+        self.tokens += int(streams.tokens.sum())
+        self.good += int(good.sum())
+        self.malformed += int(streams.malformed.sum())
+        for histogram, seconds in (
+            (self.ttft, streams.first_token_s),
+            (self.tpot, streams.tpot_s),
+            (self.itl, streams.gaps_s),
+        ):
+            known = seconds[~np.isnan(seconds)]
+            record_many(histogram, (known * 1_000_000).astype(np.int64))
+
     def percentile_ms(self, which: str, percentile: float) -> float | None:
         """``which`` of ttft, itl, tpot at ``percentile``; None when none was measured."""
         histogram: HdrHistogram = getattr(self, which)
@@ -351,6 +366,12 @@ class Tally:
         if self.stream is None:
             self.stream = StreamTally()
         self.stream.add(times, good)
+
+    def add_streams(self, streams: StreamArrays, good: Mask) -> None:
+        """:meth:`add_stream` for arrays of streams."""
+        if self.stream is None:
+            self.stream = StreamTally()
+        self.stream.add_many(streams, good)
 
     def sample(self, queue_depth: float | None, inflight: float | None) -> None:
         # Budgets on queue depth are about the worst moment, so keep the maximum.

@@ -11,6 +11,11 @@ timeout, counted from the send), ``connection`` (refused, reset or closed before
 and ``protocol`` (an answer that is not HTTP/1.x). A request whose kept-alive connection turns
 out to have been closed by the server before any answer is sent again once on a new connection,
 as browsers and libcurl do, so an idle timeout on the server is not reported as an error.
+
+A target that streams (server-sent events) has each 2xx body fed to a
+:class:`~harness.loadgen.streams.StreamReader` piece by piece as the parser hands it over, so
+every token event is timed on arrival and nothing of the body is kept; a 2xx stream that ends
+without ``[DONE]`` or a final event is ``stream_cut``, as on the aiohttp engine.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ from urllib.parse import urlsplit
 import httptools
 
 from harness.errors import UsageError
-from harness.loadgen.engine import Sink, Target
+from harness.loadgen.engine import Sink, Target, stream_recording
 from harness.loadgen.payloads import FixedBody
 from harness.loadgen.poller import Poller
+from harness.loadgen.streams import StreamBuffer, StreamReader, StreamTimes
 
 __all__ = ["BODY_METHODS", "Http1Loop", "reachable_address", "request_start", "resolve"]
 
@@ -40,6 +46,9 @@ _MAX_EVENTS = 256
 _RECV_BYTES = 64 * 1024
 # Timeouts are checked this often; a timed-out request is reported at most this late.
 _EXPIRY_EVERY_S = 0.005
+# Streams' timings are recorded this many at a time, or at least this often.
+_STREAM_BATCH = 512
+_STREAMS_EVERY_S = 0.05
 # Methods whose requests always carry a Content-Length, even for an empty body.
 BODY_METHODS = ("POST", "PUT", "PATCH")
 
@@ -126,18 +135,27 @@ class _Connection:
         "on_body",
         "out",
         "parser",
+        "reader",
         "retried",
         "reused",
         "sent",
         "size",
         "sock",
+        "stream",
+        "streaming",
     )
 
-    def __init__(self, sock: socket.socket, head: bool) -> None:
+    def __init__(self, sock: socket.socket, head: bool, stream: bool = False) -> None:
         self.sock, self.fd, self.head = sock, sock.fileno(), head
         self.chunks: list[bytes] = []
         # The body arrives through ``chunks.append``: a C method, no Python frame per chunk.
-        self.on_body = self.chunks.append
+        # A streamed body goes to its reader instead, timed as each piece arrives.
+        self.on_body: Callable[[bytes], None] = (
+            self._streamed_body if stream else self.chunks.append
+        )
+        self.stream = stream
+        self.streaming = False
+        self.reader: StreamReader | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.busy = self.connected = self.reused = self.retried = False
         self.got = self.headers_done = self.complete = self.keep = False
@@ -149,6 +167,8 @@ class _Connection:
         self.headers_done = True
         # Asked here: llhttp forgets it once the message is complete.
         self.keep = self.parser.should_keep_alive()
+        # Only a 2xx is read as a stream; any other answer is kept whole, as its error body.
+        self.streaming = self.reader is not None and 200 <= self.parser.get_status_code() < 300
         # An answer to HEAD has no body whatever its Content-Length says.
         if self.head:
             self.complete = True
@@ -156,10 +176,19 @@ class _Connection:
     def on_message_complete(self) -> None:
         self.complete = True
 
+    def _streamed_body(self, data: bytes) -> None:
+        reader = self.reader
+        if self.streaming and reader is not None:
+            reader.feed(data, time.monotonic())
+        else:
+            self.chunks.append(data)
+
     def carry(self, data: bytes, size: int, intended: float, sent: float) -> None:
         self.busy, self.data, self.intended, self.sent = True, data, intended, sent
         self.size = size
         self.got = self.headers_done = self.complete = self.retried = False
+        self.streaming = False
+        self.reader = StreamReader(intended) if self.stream else None
 
 
 class Http1Loop:
@@ -168,6 +197,9 @@ class Http1Loop:
     def __init__(self, target: Target, sink: Sink, t0: float) -> None:
         self._request = _Request(target)
         self._sink, self._t0, self._target = sink, t0, target
+        self._streams_to = stream_recording(sink) if target.stream else None
+        self._streams = StreamBuffer()
+        self._next_streams = 0.0
         self._timeout = target.timeout_s
         self._limit = target.max_connections
         self._poller = Poller()
@@ -232,6 +264,9 @@ class Http1Loop:
         if now >= self._next_expiry:
             self._next_expiry = now + _EXPIRY_EVERY_S
             self._expire(now)
+            if now >= self._next_streams:
+                self._next_streams = now + _STREAMS_EVERY_S
+                self._flush_streams()
         if time.monotonic() >= due or (self._released and self.blocked):
             self._released = False
             due = send_due()
@@ -244,7 +279,7 @@ class Http1Loop:
         sock = socket.socket(request.family, socket.SOCK_STREAM)
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = _Connection(sock, request.head)
+        conn = _Connection(sock, request.head, self._streams_to is not None)
         self._conns[conn.fd] = conn
         failed = sock.connect_ex(request.address)
         if failed == 0:
@@ -352,15 +387,50 @@ class Http1Loop:
         if conn.head:
             # Its parser still waits for the body a HEAD answer never has: start afresh.
             conn.parser = httptools.HttpResponseParser(conn)
-        self._done(conn, status, failure, len(body))
+        received = len(body)
+        if conn.reader is not None:
+            status, failure, received = self._stream_ended(conn, conn.reader, body, status, failure)
+        self._done(conn, status, failure, received)
         if keep:
             conn.reused = True
             self._idle.append(conn)
         else:
             self._close(conn)
 
+    def _stream_ended(
+        self,
+        conn: _Connection,
+        reader: StreamReader,
+        body: bytes,
+        status: int | None,
+        failure: str | None,
+    ) -> tuple[int | None, str | None, int]:
+        """Record how a streamed answer's tokens came; its outcome, with a 2xx that ended
+        without [DONE] or a final event turned into ``stream_cut``, and its body's bytes."""
+        if not conn.streaming:
+            # Read whole, as its error body: the aiohttp engine times it the same way.
+            reader.feed(body, time.monotonic())
+        times = reader.times()
+        if status is not None and 200 <= status < 300 and not times.complete:
+            status, failure = None, "stream_cut"
+        good = status is not None and status < 400 and self._target.slo.met(times)
+        self._stream_record(conn, times, good)
+        return status, failure, reader.bytes
+
+    def _stream_record(self, conn: _Connection, times: StreamTimes, good: bool) -> None:
+        conn.reader = None
+        self._streams.add(conn.intended - self._t0, times, good)
+        if len(self._streams) >= _STREAM_BATCH:
+            self._flush_streams()
+
+    def _flush_streams(self) -> None:
+        if self._streams_to is not None and len(self._streams):
+            self._streams_to(*self._streams.take())
+
     def _fail(self, conn: _Connection, failure: str) -> None:
         conn.chunks.clear()
+        if conn.reader is not None:
+            self._stream_record(conn, conn.reader.times(), good=False)
         self._done(conn, None, failure, None)
         self._close(conn)
 
@@ -383,6 +453,7 @@ class Http1Loop:
         )
 
     def close(self) -> None:
+        self._flush_streams()
         for conn in list(self._conns.values()):
             conn.sock.close()
         self._conns.clear()

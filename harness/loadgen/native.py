@@ -10,6 +10,11 @@ code whichever engine sent the requests.
 
 It speaks ``http://`` and the bodies and checks the harness ships (fixed, samples, records;
 any answer, predictions per record); anything else takes the http1 engine.
+
+Streamed answers (server-sent events) are scanned in the loop as they arrive, by the Python
+``StreamReader``'s rules: each request's first byte, first token, tokens, how the stream ended
+and its malformed events come with its outcome, its inter-token gaps in one flat array, and go
+to the recorder through ``streamed_many`` (goodput judged here, with numpy).
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ import numpy as np
 
 from harness.errors import ChaosError, UsageError
 from harness.loadgen.batch import Batch, Recording
-from harness.loadgen.engine import Plan, Sink, Target
+from harness.loadgen.engine import Plan, Sink, Target, stream_recording
+from harness.loadgen.histograms import Floats, Ints
 from harness.loadgen.http1 import BODY_METHODS, request_start, resolve
 from harness.loadgen.pacing import SecondTick, connections_ahead
 from harness.loadgen.payloads import (
@@ -36,6 +42,7 @@ from harness.loadgen.payloads import (
 )
 from harness.loadgen.shapes import peak_rate
 from harness.loadgen.stats import GeneratorStats
+from harness.loadgen.streams import StreamArrays, StreamSlo
 
 if TYPE_CHECKING:
     from serving_chaos_native import Engine
@@ -90,8 +97,9 @@ def run_native(
     stop: threading.Event | None = None,
 ) -> GeneratorStats:
     """Run ``plan`` on the native engine: the same contract as ``run_paced``."""
-    engine = _engine(plan, t0)
     recording = _recording(sink)
+    streams = _Streams(sink, plan.target.slo) if plan.target.stream else None
+    engine = _engine(plan, t0)
     schedule = _Schedule(plan) if plan.open_loop else None
     if schedule is not None:
         schedule.top_up(engine)
@@ -104,7 +112,7 @@ def run_native(
                 break
             if schedule is not None:
                 schedule.top_up(engine)
-            _hand_over(engine, recording, stats)
+            _hand_over(engine, recording, stats, streams)
             while tick is not None and time.monotonic() >= t0 + second + _TICK_GRACE_S:
                 tick(second, engine.inflight())
                 second += 1
@@ -114,7 +122,7 @@ def run_native(
         if not engine.finished():
             engine.stop()
         engine.join()
-    _hand_over(engine, recording, stats)
+    _hand_over(engine, recording, stats, streams)
     error = engine.error()
     if error is not None:
         raise ChaosError(error)
@@ -152,6 +160,7 @@ def _engine(plan: Plan, t0: float) -> Engine:
         t0=t0,
         duration_s=plan.shape.duration_s,
         prepare=connections_ahead(plan),
+        stream=target.stream,
         **_bodies(target),
         **pacing,
     )
@@ -203,22 +212,54 @@ def _recording(sink: Sink) -> Recording:
     return _OneByOne(sink)
 
 
-def _hand_over(engine: Engine, recording: Recording, stats: GeneratorStats) -> None:
-    offered, intended, sent, done, codes, request, response, lags = engine.take()
+class _Streams:
+    """Where streams' timings go, and the objectives that judge their goodput."""
+
+    def __init__(self, sink: Sink, slo: StreamSlo) -> None:
+        self._to, self._slo = stream_recording(sink), slo
+
+    def record(self, intended: Floats, codes: Ints, raw: tuple[bytes, ...]) -> None:
+        streams = _stream_arrays(raw)
+        self._to(intended, streams, streams.good(codes, self._slo))
+
+
+def _hand_over(
+    engine: Engine, recording: Recording, stats: GeneratorStats, streamed: _Streams | None
+) -> None:
+    outcomes, streams = engine.take()
+    offered, intended, sent, done, codes, request, response, lags = outcomes
     if offered:
         recording.offered_many(np.frombuffer(offered, np.float64))
     if codes:
+        when = np.frombuffer(intended, np.float64)
+        statuses = np.frombuffer(codes, np.int64)
         recording.completed_many(
-            np.frombuffer(intended, np.float64),
+            when,
             np.frombuffer(sent, np.float64),
             np.frombuffer(done, np.float64),
-            np.frombuffer(codes, np.int64),
+            statuses,
             _native.FAILURES if _native is not None else (),
             np.frombuffer(request, np.int64),
             np.frombuffer(response, np.int64),
         )
+        if streamed is not None:
+            streamed.record(when, statuses, streams)
     if lags:
         stats.record_lags(np.frombuffer(lags, np.float64))
+
+
+def _stream_arrays(raw: tuple[bytes, ...]) -> StreamArrays:
+    first_byte, first_token, total, tokens, complete, malformed, gap_counts, gaps = raw
+    return StreamArrays(
+        np.frombuffer(first_byte, np.float64),
+        np.frombuffer(first_token, np.float64),
+        np.frombuffer(total, np.float64),
+        np.frombuffer(tokens, np.int64),
+        np.frombuffer(complete, np.int64).astype(np.bool_),
+        np.frombuffer(malformed, np.int64),
+        np.frombuffer(gap_counts, np.int64),
+        np.frombuffer(gaps, np.float64),
+    )
 
 
 class _OneByOne:

@@ -169,11 +169,12 @@ def plan_from(args: argparse.Namespace) -> tuple[Plan, Workers]:
 
 
 def engine_for(engine: str, url: str, *, stream: bool = False) -> str:
-    """``auto`` resolved: the fastest engine that speaks the URL's scheme (and reads streamed
-    answers, when asked to)."""
+    """``auto`` resolved: the fastest engine that speaks the URL's scheme and, when ``stream``,
+    reads streamed answers: native for http:// (http1 where it is not built), aiohttp for
+    https://. Every engine auto picks reads streams, so ``stream`` does not change the pick."""
     if engine != "auto":
         return engine
-    if stream or not url.startswith("http://"):
+    if not url.startswith("http://"):
         return "aiohttp"
     from harness.loadgen.native import native_available
 

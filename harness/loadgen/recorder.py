@@ -11,7 +11,7 @@ from typing import Any, NamedTuple, Protocol, overload
 import numpy as np
 
 from harness.loadgen.histograms import Bucket, Floats, Ints, Mask, Tally
-from harness.loadgen.streams import StreamTimes
+from harness.loadgen.streams import StreamArrays, StreamTimes
 
 __all__ = [
     "DENSE_SECONDS",
@@ -81,9 +81,9 @@ class Timeline(Mapping[int, Bucket]):
 class Recorder:
     """Collects request outcomes; every time is in seconds since load started.
 
-    :meth:`offered_many`, :meth:`completed_many`, :meth:`gauge` and :meth:`snapshot` may be
-    called from two threads (a load engine's and the runner's); the one-request methods are for
-    a single thread.
+    :meth:`offered_many`, :meth:`completed_many`, :meth:`streamed`, :meth:`streamed_many`,
+    :meth:`gauge` and :meth:`snapshot` may be called from two threads (a load engine's and the
+    runner's); the other one-request methods are for a single thread.
     """
 
     def __init__(self, clock: Phases | None = None, dense_seconds: int = DENSE_SECONDS) -> None:
@@ -150,11 +150,28 @@ class Recorder:
 
     def streamed(self, intended: float, times: StreamTimes, good: bool) -> None:
         """How a streamed answer's tokens arrived, beside its :meth:`completed` outcome;
-        ``good`` when it met the run's objectives."""
-        self.bucket(intended).add_stream(times, good)
-        phases = self.phases
-        for phase in self.clock.phases_at(intended):
-            phases[phase].add_stream(times, good)
+        ``good`` when it met the run's objectives. Locked like the batch methods: the
+        self-paced engines call it from their own thread."""
+        with self._lock:
+            self.bucket(intended).add_stream(times, good)
+            phases = self.phases
+            for phase in self.clock.phases_at(intended):
+                phases[phase].add_stream(times, good)
+
+    def streamed_many(self, intended: Floats, streams: StreamArrays, good: Mask) -> None:
+        """:meth:`streamed` for arrays of streams (``intended`` one per stream): the same
+        result as recording each in turn, without a Python call per stream."""
+        seconds = np.maximum(intended.astype(np.int64), 0)
+        with self._lock:
+            for second in np.unique(seconds).tolist():
+                mine = seconds == second
+                self.bucket(second).add_streams(streams.pick(mine), good[mine])
+            for name, tally in self.phases.items():
+                mine = self.clock.members(name, intended)
+                if mine.all():
+                    tally.add_streams(streams, good)
+                elif mine.any():
+                    tally.add_streams(streams.pick(mine), good[mine])
 
     def completed_many(
         self,

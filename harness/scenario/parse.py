@@ -36,7 +36,7 @@ from faults.http import (
 from faults.network import STREAMS
 from harness.errors import ScenarioError, UsageError
 from harness.incident.reproduce import DEFAULT_MIN_OVERLAP, DEFAULT_TOLERANCE_S, read_signature
-from harness.loadgen.engine import ENGINES
+from harness.loadgen.engine import ENGINES, STREAM_ENGINES
 from harness.loadgen.lengths import Length, length_from_json
 from harness.loadgen.llm_requests import API_CHAT, APIS, LlmRequests
 from harness.loadgen.payloads import body_file
@@ -375,10 +375,12 @@ def _load(reader: Reader, raw: Any, base: Path) -> LoadSpec:
 
 def _stream(reader: Reader, doc: Mapping[str, Any]) -> bool:
     found = _flag(reader, doc, "stream", "load")
-    if found and doc.get("engine", "aiohttp") not in ("aiohttp", "auto"):
+    engine = doc.get("engine", "aiohttp")
+    if found and engine not in ("auto", *STREAM_ENGINES):
         raise reader.error(
             "load.engine",
-            "expected aiohttp or auto with stream: true: the other engines read answers whole",
+            f"expected one of {['auto', *STREAM_ENGINES]} with stream: true but got "
+            f"engine={engine!r}: it reads each answer whole",
         )
     return found
 

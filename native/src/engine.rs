@@ -7,6 +7,9 @@
 //! whose kept-alive connection turns out to be closed before any answer is sent again once on a
 //! new connection; a request without a full answer `timeout` after its send is a `timeout`;
 //! after the last send, stragglers get one timeout and a second, then are abandoned unrecorded.
+//! When the target streams, each answer's body is scanned for server-sent events as it arrives
+//! (`sse`), and every recorded request carries how its stream went; a 2xx stream that ended
+//! without `[DONE]` or a final event is `stream_cut`.
 
 use std::collections::VecDeque;
 use std::io;
@@ -17,7 +20,8 @@ use std::sync::Arc;
 use crate::clock::now;
 use crate::request::Requests;
 use crate::response::{Progress, Response};
-use crate::shared::{Counts, Outcomes, Shared, CONNECTION, INVALID_BODY, PROTOCOL, TIMEOUT};
+use crate::shared::{Counts, Outcomes, Shared, CONNECTION, INVALID_BODY, PROTOCOL, STREAM_CUT, TIMEOUT};
+use crate::sse::Summary;
 use crate::validate::Validator;
 
 const NEVER: f64 = f64::INFINITY;
@@ -54,6 +58,8 @@ pub struct Settings {
     /// Connections opened before the first request.
     pub prepare: usize,
     pub mode: Mode,
+    /// Answers are server-sent event streams, timed event by event.
+    pub stream: bool,
 }
 
 struct Conn {
@@ -424,7 +430,11 @@ impl Loop {
             size: 0,
             out: Vec::new(),
             written: 0,
-            response: Response::new(self.settings.head, self.validator.needs_body()),
+            response: if self.settings.stream {
+                Response::streamed(self.settings.head, self.validator.needs_body())
+            } else {
+                Response::new(self.settings.head, self.validator.needs_body())
+            },
         };
         let mut flags = libc::EPOLLIN as u32;
         if !connected {
@@ -473,7 +483,7 @@ impl Loop {
                     // No socket to be had (out of descriptors): a failed request, not a crash.
                     let sent = now();
                     let size = self.requests.write(index, &mut Vec::new());
-                    self.record(intended, sent, sent, CONNECTION, size, None);
+                    self.record(intended, sent, sent, CONNECTION, size, None, Summary::empty());
                     return sent;
                 }
             },
@@ -560,10 +570,12 @@ impl Loop {
             self.broken(slot);
             return;
         }
+        // A stream's events are timed by when their bytes arrived; whole answers need no clock.
+        let arrived = if self.settings.stream { now() } else { 0.0 };
         let Loop { conns, buffer, .. } = self;
         let conn = conns[slot].as_mut().expect("a live connection in its slot");
         conn.got = true;
-        let progress = conn.response.feed(&buffer[..received]);
+        let progress = conn.response.feed_at(&buffer[..received], arrived);
         match progress {
             Progress::Partial => {}
             Progress::Invalid => self.fail(slot, PROTOCOL),
@@ -594,7 +606,7 @@ impl Loop {
             self.inflight -= 1;
             self.released = true;
             let failed = now();
-            self.record(intended, failed, failed, CONNECTION, size, None);
+            self.record(intended, failed, failed, CONNECTION, size, None, Summary::empty());
             return;
         };
         let Loop { conns, requests, .. } = self;
@@ -653,16 +665,24 @@ impl Loop {
 
     fn done(&mut self, slot: usize, code: i64, received: Option<usize>) {
         let finished = now();
-        let conn = self.conn(slot);
+        let Loop { conns, out, .. } = self;
+        let conn = conns[slot].as_mut().expect("a live connection in its slot");
         conn.busy = false;
         let (intended, sent, size) = (conn.intended, conn.sent, conn.size);
+        let stream = match conn.response.stream() {
+            Some(sse) => sse.summary(intended, &mut out.streams.gaps),
+            None => Summary::empty(),
+        };
+        let code = if (200..300).contains(&code) && conn.response.stream().is_some() && !stream.complete { STREAM_CUT } else { code };
         self.inflight -= 1;
         self.released = true;
-        self.record(intended, sent, finished, code, size, received);
+        self.record(intended, sent, finished, code, size, received, stream);
     }
 
+    /// One request's outcome; with its stream's when the target streams (`stream`'s gaps are
+    /// already in the outcomes).
     #[allow(clippy::too_many_arguments)]
-    fn record(&mut self, intended: f64, sent: f64, done: f64, code: i64, size: usize, received: Option<usize>) {
+    fn record(&mut self, intended: f64, sent: f64, done: f64, code: i64, size: usize, received: Option<usize>, stream: Summary) {
         let t0 = self.settings.t0;
         let out = &mut self.out;
         out.intended.push(intended - t0);
@@ -671,6 +691,9 @@ impl Loop {
         out.codes.push(code);
         out.request_bytes.push(size as i64);
         out.response_bytes.push(received.map_or(-1, |n| n as i64));
+        if self.settings.stream {
+            out.streams.push(&stream);
+        }
     }
 
     /// Hand outcomes over: every few milliseconds, when many are waiting, and at the end.

@@ -10,6 +10,7 @@ mod engine;
 mod request;
 mod response;
 mod shared;
+mod sse;
 mod validate;
 
 use std::net::SocketAddr;
@@ -46,15 +47,19 @@ type Arrays<'py> = (
     Bound<'py, PyBytes>,
 );
 
+/// What one streamed answer came to, as `sse_summary` reports it.
+type StreamSummary = (f64, f64, Vec<f64>, i64, bool, f64, i64);
+
 #[pymethods]
 impl Engine {
     /// `body` is "fixed" (`data`), "samples" (`samples`) or "records" (`records` rows per
     /// request, keys over `keyspace`); `predictions` the records each 2xx must predict for, or
-    /// None to accept any answer. Open loop with `ceiling`, closed loop with `users`.
+    /// None to accept any answer. Open loop with `ceiling`, closed loop with `users`. With
+    /// `stream`, answers are server-sent event streams, timed event by event.
     #[new]
     #[pyo3(signature = (*, address, port, start_line, content_type, always_length, head, body,
         data, samples, records, keyspace, predictions, timeout_s, max_connections, t0,
-        duration_s, prepare, ceiling=None, users=None, first=0, step=1))]
+        duration_s, prepare, ceiling=None, users=None, first=0, step=1, stream=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         address: &str,
@@ -78,6 +83,7 @@ impl Engine {
         users: Option<usize>,
         first: u64,
         step: u64,
+        stream: bool,
     ) -> PyResult<Self> {
         let ip = address
             .parse()
@@ -105,6 +111,7 @@ impl Engine {
             duration_s,
             prepare,
             mode,
+            stream,
         };
         let requests = Requests::new(start_line.to_vec(), content_type, always_length, bodies);
         let validator = match predictions {
@@ -163,18 +170,33 @@ impl Engine {
 
     /// The outcomes since the last call, as raw arrays: offered offsets, intended, sent and done
     /// times (float64 seconds since t0), codes, request and response sizes (int64) and lags
-    /// (float64 seconds).
-    fn take<'py>(&self, py: Python<'py>) -> Arrays<'py> {
+    /// (float64 seconds); then, for streams (empty otherwise), one entry per request of codes:
+    /// first byte, first token and total (float64 seconds from intended start, NaN for none),
+    /// tokens, complete (0 or 1), malformed events, gap counts (int64), and all gaps (float64).
+    fn take<'py>(&self, py: Python<'py>) -> (Arrays<'py>, Arrays<'py>) {
         let outcomes = std::mem::take(&mut self.shared.lock().outcomes);
+        let streams = &outcomes.streams;
         (
-            floats(py, &outcomes.offered),
-            floats(py, &outcomes.intended),
-            floats(py, &outcomes.sent),
-            floats(py, &outcomes.done),
-            ints(py, &outcomes.codes),
-            ints(py, &outcomes.request_bytes),
-            ints(py, &outcomes.response_bytes),
-            floats(py, &outcomes.lags),
+            (
+                floats(py, &outcomes.offered),
+                floats(py, &outcomes.intended),
+                floats(py, &outcomes.sent),
+                floats(py, &outcomes.done),
+                ints(py, &outcomes.codes),
+                ints(py, &outcomes.request_bytes),
+                ints(py, &outcomes.response_bytes),
+                floats(py, &outcomes.lags),
+            ),
+            (
+                floats(py, &streams.first_byte),
+                floats(py, &streams.first_token),
+                floats(py, &streams.total),
+                ints(py, &streams.tokens),
+                ints(py, &streams.complete),
+                ints(py, &streams.malformed),
+                ints(py, &streams.gap_counts),
+                floats(py, &streams.gaps),
+            ),
         )
     }
 
@@ -245,11 +267,29 @@ fn predictions_invalid(records: usize, status: u16, body: &[u8]) -> bool {
     Validator::PredictionsPerRecord(records).invalid(status, body)
 }
 
+/// A stream's body, fed piece by piece (`pieces[i]` arriving at `arrived[i]`), as the engine
+/// scans it: first byte, first token, gaps, tokens, complete, total and malformed events, in
+/// seconds from `intended` (NaN where nothing came). For tests against the Python reader.
+#[pyfunction]
+fn sse_summary(pieces: Vec<Vec<u8>>, arrived: Vec<f64>, intended: f64) -> PyResult<StreamSummary> {
+    if pieces.len() != arrived.len() {
+        return Err(PyValueError::new_err("expected an arrival time for every piece"));
+    }
+    let mut scanner = sse::Sse::default();
+    for (piece, at) in pieces.iter().zip(arrived) {
+        scanner.feed(piece, at);
+    }
+    let mut gaps = Vec::new();
+    let found = scanner.summary(intended, &mut gaps);
+    Ok((found.first_byte, found.first_token, gaps, found.tokens, found.complete, found.total, found.malformed))
+}
+
 #[pymodule]
 fn serving_chaos_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
     m.add_function(wrap_pyfunction!(records_body, m)?)?;
     m.add_function(wrap_pyfunction!(predictions_invalid, m)?)?;
+    m.add_function(wrap_pyfunction!(sse_summary, m)?)?;
     m.add("FAILURES", FAILURES.to_vec())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

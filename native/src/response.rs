@@ -1,7 +1,10 @@
 //! An HTTP/1.1 answer read as it arrives: the head by httparse, then a body framed by
-//! Content-Length, by chunks, or by the end of the connection.
+//! Content-Length, by chunks, or by the end of the connection. A streamed answer's body also
+//! goes, piece by piece as it is decoded, to its server-sent event scanner.
 
 use httparse::Status;
+
+use crate::sse::Sse;
 
 /// Heads larger than this are not an answer worth waiting for.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -41,6 +44,10 @@ pub struct Response {
     body: Vec<u8>,
     body_len: usize,
     pub headers_done: bool,
+    /// The events of a streamed answer, when the target streams.
+    stream: Option<Sse>,
+    /// When the bytes being fed arrived (monotonic seconds), for the stream's timings.
+    arrived: f64,
 }
 
 impl Response {
@@ -55,7 +62,19 @@ impl Response {
             body: Vec::new(),
             body_len: 0,
             headers_done: false,
+            stream: None,
+            arrived: 0.0,
         }
+    }
+
+    /// An answer whose body is a stream of server-sent events, scanned as it arrives.
+    pub fn streamed(no_body: bool, keep_body: bool) -> Self {
+        Response { stream: Some(Sse::default()), ..Response::new(no_body, keep_body) }
+    }
+
+    /// The stream's events so far (None unless made by [`Response::streamed`]).
+    pub fn stream(&self) -> Option<&Sse> {
+        self.stream.as_ref()
     }
 
     pub fn reset(&mut self) {
@@ -66,6 +85,9 @@ impl Response {
         self.keep = false;
         self.body_len = 0;
         self.headers_done = false;
+        if let Some(stream) = &mut self.stream {
+            stream.reset();
+        }
     }
 
     /// The body as received (chunks joined), when asked to keep it.
@@ -88,7 +110,14 @@ impl Response {
         Progress::Complete { status: self.status, keep: false }
     }
 
+    #[cfg(test)]
     pub fn feed(&mut self, data: &[u8]) -> Progress {
+        self.feed_at(data, 0.0)
+    }
+
+    /// [`Response::feed`] for bytes that arrived at monotonic time `now`.
+    pub fn feed_at(&mut self, data: &[u8], now: f64) -> Progress {
+        self.arrived = now;
         if self.pending.is_empty() {
             // The common case: a whole answer in one read, parsed where it lies.
             let (used, progress) = self.advance(data);
@@ -187,6 +216,9 @@ impl Response {
         self.body_len += data.len();
         if self.keep_body {
             self.body.extend_from_slice(data);
+        }
+        if let Some(stream) = &mut self.stream {
+            stream.feed(data, self.arrived);
         }
     }
 
@@ -316,6 +348,26 @@ mod tests {
         assert_eq!(whole(b"SSH-2.0-OpenSSH\r\n\r\n").0, Progress::Invalid);
         assert_eq!(whole(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n").0, Progress::Invalid);
         assert_eq!(whole(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").0, Progress::Invalid);
+    }
+
+    #[test]
+    fn a_streamed_chunked_body_reaches_its_scanner_timed_by_arrival() {
+        let mut answer = Response::streamed(false, false);
+        let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(answer.feed_at(head, 1.0), Progress::Partial);
+        let first = b"data: {\"choices\": [{\"text\": \"a\"}]}\n\n";
+        let chunk = format!("{:x}\r\n", first.len());
+        assert_eq!(answer.feed_at(&[chunk.as_bytes(), first, b"\r\n"].concat(), 2.0), Progress::Partial);
+        let done = b"data: [DONE]\n\n";
+        let last = [format!("{:x}\r\n", done.len()).as_bytes(), done, b"\r\n0\r\n\r\n"].concat();
+        assert_eq!(answer.feed_at(&last, 3.0), Progress::Complete { status: 200, keep: true });
+        let mut gaps = Vec::new();
+        let found = answer.stream().map(|sse| sse.summary(0.0, &mut gaps)).unwrap();
+        assert_eq!((found.first_byte, found.first_token, found.total), (2.0, 2.0, 3.0));
+        assert_eq!((found.tokens, found.complete), (1, true));
+        answer.reset();
+        let found = answer.stream().map(|sse| sse.summary(0.0, &mut gaps)).unwrap();
+        assert_eq!((found.tokens, found.complete), (0, false));
     }
 
     #[test]

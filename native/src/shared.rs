@@ -6,6 +6,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Mutex;
 
+use crate::sse::Summary;
+
 /// Outcomes as the Python `Recorder.completed_many` takes them: times in seconds since `t0`,
 /// a status code or `-1 - i` for the i-th name of [`FAILURES`], sizes or -1 where unknown.
 #[derive(Default)]
@@ -19,6 +21,46 @@ pub struct Outcomes {
     pub response_bytes: Vec<i64>,
     /// Scheduling lag of each request sent (send time minus intended start), seconds.
     pub lags: Vec<f64>,
+    /// How each request's stream went, in the order of `codes` (empty unless streaming).
+    pub streams: Streams,
+}
+
+/// Streamed answers as the Python `StreamArrays` takes them: one entry per recorded request
+/// (seconds from its intended start, NaN where nothing came), and every inter-token gap of
+/// all of them in one array, `gap_counts[i]` of them belonging to request `i`.
+#[derive(Default)]
+pub struct Streams {
+    pub first_byte: Vec<f64>,
+    pub first_token: Vec<f64>,
+    pub total: Vec<f64>,
+    pub tokens: Vec<i64>,
+    pub complete: Vec<i64>,
+    pub malformed: Vec<i64>,
+    pub gap_counts: Vec<i64>,
+    pub gaps: Vec<f64>,
+}
+
+impl Streams {
+    pub fn push(&mut self, summary: &Summary) {
+        self.first_byte.push(summary.first_byte);
+        self.first_token.push(summary.first_token);
+        self.total.push(summary.total);
+        self.tokens.push(summary.tokens);
+        self.complete.push(i64::from(summary.complete));
+        self.malformed.push(summary.malformed);
+        self.gap_counts.push(summary.gaps);
+    }
+
+    fn append(&mut self, other: &mut Streams) {
+        self.first_byte.append(&mut other.first_byte);
+        self.first_token.append(&mut other.first_token);
+        self.total.append(&mut other.total);
+        self.tokens.append(&mut other.tokens);
+        self.complete.append(&mut other.complete);
+        self.malformed.append(&mut other.malformed);
+        self.gap_counts.append(&mut other.gap_counts);
+        self.gaps.append(&mut other.gaps);
+    }
 }
 
 impl Outcomes {
@@ -35,15 +77,18 @@ impl Outcomes {
         self.request_bytes.append(&mut other.request_bytes);
         self.response_bytes.append(&mut other.response_bytes);
         self.lags.append(&mut other.lags);
+        self.streams.append(&mut other.streams);
     }
 }
 
 /// Failure names, in the order their codes count down from -1.
-pub const FAILURES: [&str; 4] = ["timeout", "connection", "protocol", "invalid_body"];
+pub const FAILURES: [&str; 5] = ["timeout", "connection", "protocol", "invalid_body", "stream_cut"];
 pub const TIMEOUT: i64 = -1;
 pub const CONNECTION: i64 = -2;
 pub const PROTOCOL: i64 = -3;
 pub const INVALID_BODY: i64 = -4;
+/// A 2xx stream that ended without `[DONE]` or a final event.
+pub const STREAM_CUT: i64 = -5;
 
 #[derive(Default, Clone, Copy)]
 pub struct Counts {

@@ -571,9 +571,10 @@ def test_a_streamed_load_takes_its_objectives_and_refuses_engines_that_read_whol
     assert load.stream
     assert (load.slo.ttft_ms, load.slo.tpot_ms, load.slo.e2e_ms) == (500, 50, None)
     _rejected(
-        "name: x\nload: {rate: 10, duration_s: 6, stream: true, engine: native}\n",
+        "name: x\nload: {rate: 10, duration_s: 6, stream: true, engine: curl}\n",
         "load.engine",
-        "expected aiohttp or auto with stream: true",
+        "expected one of ['auto', 'aiohttp', 'http1', 'native'] with stream: true but got "
+        "engine='curl'",
     )
     _rejected(
         "name: x\nload: {rate: 10, duration_s: 6, slo: {ttft_ms: 500}}\n",

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.loadgen.histograms import Tally
+from harness.loadgen.histograms import Floats, Mask, Tally
 from harness.loadgen.recorder import Recorder, timeline_row
-from harness.loadgen.streams import StreamReader, StreamSlo, StreamTimes
+from harness.loadgen.streams import StreamBuffer, StreamReader, StreamSlo, StreamTimes
 from harness.scenario.budgets import canonical_metric
 from harness.verdict.phases import PhaseStats
 
@@ -182,3 +183,77 @@ def test_each_second_of_the_timeline_shows_its_streams() -> None:
     assert rows[0]["tokens"] == 3
     assert rows[0]["ttft_p99_ms"] == pytest.approx(100, rel=0.01)
     assert "tokens" not in rows[1]
+
+
+_seconds = st.floats(0.0, 5.0, allow_nan=False)
+_stream_times = st.builds(
+    StreamTimes,
+    first_byte_s=st.none() | _seconds,
+    first_token_s=st.none() | _seconds,
+    gaps_s=st.lists(st.floats(0.0, 0.5), max_size=6).map(tuple),
+    tokens=st.integers(0, 40),
+    complete=st.booleans(),
+    total_s=_seconds,
+    malformed=st.integers(0, 3),
+)
+
+
+class _LateHalf:
+    """Phases ``overall`` and ``late`` (from 1.5 s on), so a batch splits across phases."""
+
+    def phase_names(self) -> list[str]:
+        return ["overall", "late"]
+
+    def phases_at(self, t: float) -> list[str]:
+        return ["overall", "late"] if t >= 1.5 else ["overall"]
+
+    def members(self, phase: str, t: Floats) -> Mask:
+        return np.full(len(t), True) if phase == "overall" else t >= 1.5
+
+    def spans(self, run_s: float) -> dict[str, tuple[float, float]]:
+        return {"overall": (0.0, run_s), "late": (1.5, run_s)}
+
+
+@given(
+    streams=st.lists(
+        st.tuples(st.floats(0.0, 3.0), _stream_times, st.booleans()), min_size=1, max_size=30
+    )
+)
+def test_streams_recorded_as_arrays_are_recorded_as_one_at_a_time(
+    streams: list[tuple[float, StreamTimes, bool]],
+) -> None:
+    one, many = Recorder(_LateHalf()), Recorder(_LateHalf())
+    buffer = StreamBuffer()
+    for intended, times, good in streams:
+        one.streamed(intended, times, good)
+        buffer.add(intended, times, good)
+
+    many.streamed_many(*buffer.take())
+
+    assert many.encode() == one.encode()
+    assert len(buffer) == 0
+
+
+@given(
+    rows=st.lists(st.tuples(_stream_times, st.sampled_from([200, 302, 404, 503, -1])), min_size=1),
+    ttft=st.none() | st.floats(1, 5000),
+    tpot=st.none() | st.floats(1, 500),
+    e2e=st.none() | st.floats(1, 5000),
+)
+def test_goodput_of_arrays_is_what_each_stream_meeting_its_slo_says(
+    rows: list[tuple[StreamTimes, int]],
+    ttft: float | None,
+    tpot: float | None,
+    e2e: float | None,
+) -> None:
+    slo = StreamSlo(ttft_ms=ttft, tpot_ms=tpot, e2e_ms=e2e)
+    buffer = StreamBuffer()
+    for times, _ in rows:
+        buffer.add(0.0, times, good=False)
+    _, streams, _ = buffer.take()
+    codes = np.array([code for _, code in rows], dtype=np.int64)
+
+    judged = streams.good(codes, slo).tolist()
+
+    assert judged == [0 <= code < 400 and slo.met(times) for times, code in rows]
+    assert list(streams.each()) == [times for times, _ in rows]
