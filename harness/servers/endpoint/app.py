@@ -23,7 +23,7 @@ from harness.servers.endpoint.config import EndpointConfig
 from harness.servers.endpoint.errors import ApiError
 from harness.servers.endpoint.features import ENRICHMENT, FEATURE_STORE, VectorLookup
 from harness.servers.endpoint.llm_routes import LlmRoutes
-from harness.servers.endpoint.metrics import CLIENT_CLOSED, METRICS_CONTENT_TYPE, EndpointMetrics
+from harness.servers.endpoint.metrics import METRICS_CONTENT_TYPE, EndpointMetrics
 from harness.servers.endpoint.model import NO_FEATURES, LogisticModel
 from harness.servers.endpoint.ratelimit import TokenBucket
 from harness.servers.endpoint.records import Record, entity_key, parse_records
@@ -195,9 +195,7 @@ async def _scale_loop(scaler: Autoscaler) -> None:
 
 async def _invocations(request: web.Request) -> web.Response:
     endpoint = request.app[_ENDPOINT]
-    started = time.perf_counter()
-    status = 500
-    try:
+    with endpoint.metrics.invocation() as call:
         try:
             _authorize(request, endpoint)
             _front_door(endpoint)
@@ -209,13 +207,8 @@ async def _invocations(request: web.Request) -> web.Response:
             response = predictions_response(predictions)
         except ApiError as err:
             response = web.json_response(err.body(), status=err.status, headers=err.headers)
-        status = response.status
+        call.status = response.status
         return response
-    except asyncio.CancelledError:
-        status = CLIENT_CLOSED
-        raise
-    finally:
-        endpoint.metrics.observe(status, time.perf_counter() - started)
 
 
 async def _within_deadline(request: web.Request, endpoint: _Endpoint) -> list[float]:

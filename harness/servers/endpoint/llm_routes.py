@@ -3,7 +3,6 @@ server-sent events or answered whole, and the same payloads at Databricks' invoc
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import time
@@ -135,9 +134,7 @@ class LlmRoutes:
         payload: Any = _UNREAD,
         refused: ApiError | None = None,
     ) -> web.StreamResponse:
-        started = time.perf_counter()
-        status = 500
-        try:
+        with self._metrics.invocation() as call:
             try:
                 self._guard(request)
                 if refused is not None:
@@ -150,16 +147,11 @@ class LlmRoutes:
                     default_model=self.config.name,
                     default_max_tokens=self.config.default_max_tokens,
                 )
-                response, status = await self._generate(request, spec, started)
+                response, call.status = await self._generate(request, spec, call.started)
             except ApiError as err:
                 response = web.json_response(shape(err), status=err.status, headers=err.headers)
-                status = err.status
+                call.status = err.status
             return response
-        except asyncio.CancelledError:
-            status = CLIENT_CLOSED
-            raise
-        finally:
-            self._metrics.observe(status, time.perf_counter() - started)
 
     async def _payload(self, request: web.Request) -> Any:
         # No Content-Type check: OpenAI-compatible servers parse the body as JSON whatever

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily
@@ -16,7 +20,7 @@ from harness.servers.endpoint.histogram import LoopHistogram
 from harness.servers.endpoint.llm_scheduler import SequenceScheduler
 from harness.servers.endpoint.request_counts import RequestCounts
 
-__all__ = ["CLIENT_CLOSED", "METRICS_CONTENT_TYPE", "EndpointMetrics", "LlmSeries"]
+__all__ = ["CLIENT_CLOSED", "METRICS_CONTENT_TYPE", "EndpointMetrics", "Invocation", "LlmSeries"]
 
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 # A disconnected client gets no response; nginx's 499 names that outcome in the status counts.
@@ -25,6 +29,15 @@ CLIENT_CLOSED = 499
 _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _MILLIS = tuple(s * 1000.0 for s in _SECONDS)
 _BATCH = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+@dataclass(slots=True)
+class Invocation:
+    """One invocation being served: when it started (``time.perf_counter``) and the status it
+    will be counted with."""
+
+    started: float
+    status: int = 500
 
 
 class EndpointMetrics:
@@ -138,6 +151,20 @@ class EndpointMetrics:
         self.requests.add(status)
         self.latency.observe(seconds)
         self.latency_ms.observe(seconds * 1000.0)
+
+    @contextmanager
+    def invocation(self) -> Iterator[Invocation]:
+        """Time one invocation and record it when it ends, with the status its handler set:
+        500 unless set (a handler that raised), CLIENT_CLOSED when the client went away and
+        the handler was cancelled."""
+        call = Invocation(time.perf_counter())
+        try:
+            yield call
+        except asyncio.CancelledError:
+            call.status = CLIENT_CLOSED
+            raise
+        finally:
+            self.observe(call.status, time.perf_counter() - call.started)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
