@@ -18,11 +18,12 @@ provision-core:
 demo: provision-core
 	$(BIN)/serving-chaos run $(SCENARIO) --backend process --report-dir $(REPORT_DIR)
 
-# The unit and plugin tiers on two workers; the integration tier and the shipped suites, whose
-# runs hold real schedules and latency budgets, in one process with the machine to themselves.
+# Every tier on two workers, but for the tests marked exclusive (a capacity search, incidents
+# whose two configurations already run side by side), which then run alone.
 test: provision lint types
 	$(BIN)/python -m pytest -n 2 tests/unit tests/plugin --durations=10
-	$(BIN)/python -m pytest tests/integration suites --durations=25
+	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not exclusive" tests/integration suites --durations=25
+	$(BIN)/python -m pytest -m exclusive tests/integration suites --durations=10
 
 lint: provision
 	$(BIN)/ruff check .

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from harness.clients import REFERENCE_CLIENTS
 from harness.errors import (
     ChaosError,
     ProvisioningError,
@@ -607,8 +608,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="MODULE:FUNCTION",
         help="put your own client under test instead of the harness's HTTP engine: a callable "
-        "call(url, payload), sync or async, or a reference client (naive, fixed_retries, "
-        "resilient, resilient_async, batched, cached); overrides the scenario's client",
+        "call(url, payload), sync or async, or a reference client ("
+        + ", ".join(REFERENCE_CLIENTS)
+        + "); overrides the scenario's client",
     )
     run.add_argument("--junit", type=Path, default=None, help="also write JUnit XML here")
     _add_workers_arguments(run)

@@ -22,6 +22,10 @@ import yaml
 
 from suites.incidents.make_sources import INCIDENTS, make_copy
 
+# Each incident runs its two configurations side by side already: with another test on the
+# same 2 cores a resilient configuration can miss its budget.
+pytestmark = pytest.mark.exclusive
+
 HERE = Path(__file__).parent / "incidents"
 RUN_TIMEOUT_S = 150
 

@@ -460,18 +460,24 @@ async def _closed_loop(
     }
 
 
-def _provisioned(topology: Topology) -> float | None:
+def _provisioned(topology: Topology, *, tries: int = 3) -> float | None:
+    """The endpoint's provisioned-concurrency gauge; None when it exposes none. A scrape that
+    fails (an endpoint still draining a sweep's queue) is tried again before saying so."""
     url = topology.metrics_url
     if url is None:
         return None
-    body = fetch(url, timeout_s=5.0)
-    if body is None:
-        return None
-    try:
-        gauges = parse_gauges(body.decode(), frozenset({_PROVISIONED}))
-    except ValueError:
-        return None
-    return gauges.get(_PROVISIONED)
+    for attempt in range(tries):
+        if attempt:
+            time.sleep(0.5)
+        body = fetch(url, timeout_s=5.0)
+        if body is None:
+            continue
+        try:
+            gauges = parse_gauges(body.decode(), frozenset({_PROVISIONED}))
+        except ValueError:
+            return None
+        return gauges.get(_PROVISIONED)
+    return None
 
 
 def _recovery(result: RunResult) -> float | None:

@@ -19,7 +19,9 @@ from harness.system.ports import LOOPBACK, free_port
 from harness.system.readiness import HttpReady
 from tests.cli import StartCli
 
-pytestmark = pytest.mark.integration
+# The capacity search and the concurrency sweep find what the endpoint carries: another test
+# sharing the machine would change the answer.
+pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
 # 4 units of 40 ms: at most 100 req/s, a little less with the model's own time and the
 # feature lookup (no cache: every call pays for it, as in the baseline).
