@@ -20,7 +20,6 @@ that loop's session.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +35,8 @@ from tenacity import (
     retry_if_exception,
     wait_random_exponential,
 )
+
+from harness.clients.sessions import LoopSessions
 
 __all__ = ["RetryBudget", "acall", "aclose", "call", "reset_budget"]
 
@@ -193,30 +194,13 @@ def call(url: str, payload: dict[str, Any]) -> Any:
     return Retrying(**_policy())(_post, url, payload)
 
 
-# An aiohttp session belongs to the loop it was made on, so each running loop gets its own.
-_ASYNC_SESSIONS: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
-_ASYNC_LOCK = threading.Lock()
-
-
-def _async_session() -> aiohttp.ClientSession:
-    loop = asyncio.get_running_loop()
-    with _ASYNC_LOCK:
-        for gone in [old for old in _ASYNC_SESSIONS if old.is_closed()]:
-            del _ASYNC_SESSIONS[gone]
-        session = _ASYNC_SESSIONS.get(loop)
-        if session is None or session.closed:
-            session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=POOL_SIZE),
-                timeout=aiohttp.ClientTimeout(
-                    sock_connect=CONNECT_TIMEOUT_S, sock_read=READ_TIMEOUT_S
-                ),
-            )
-            _ASYNC_SESSIONS[loop] = session
-        return session
+_ASYNC_SESSIONS = LoopSessions(
+    pool_size=POOL_SIZE, connect_s=CONNECT_TIMEOUT_S, read_s=READ_TIMEOUT_S
+)
 
 
 async def _apost(url: str, payload: dict[str, Any]) -> Any:
-    async with _async_session().post(url, json=payload) as response:
+    async with _ASYNC_SESSIONS.get().post(url, json=payload) as response:
         response.raise_for_status()
         return await response.json(content_type=None)
 
@@ -229,7 +213,4 @@ async def acall(url: str, payload: dict[str, Any]) -> Any:
 
 async def aclose() -> None:
     """Close the running loop's session, if ``acall`` opened one."""
-    with _ASYNC_LOCK:
-        session = _ASYNC_SESSIONS.pop(asyncio.get_running_loop(), None)
-    if session is not None:
-        await session.close()
+    await _ASYNC_SESSIONS.aclose()

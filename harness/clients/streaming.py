@@ -22,12 +22,13 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+
+from harness.clients.sessions import LoopSessions
 
 __all__ = ["StreamCut", "aclose", "naive_stream", "restarting_stream"]
 
@@ -40,6 +41,7 @@ POOL_SIZE = 64
 # Full jitter: restarts of streams cut together do not come back together.
 _RESTART_WAIT_S = 0.05
 _DONE = "[DONE]"
+_SESSIONS = LoopSessions(pool_size=POOL_SIZE, connect_s=CONNECT_TIMEOUT_S, read_s=READ_TIMEOUT_S)
 
 
 class StreamCut(ConnectionError):
@@ -82,7 +84,7 @@ async def restarting_stream(url: str, payload: dict[str, Any]) -> AsyncIterator[
 async def _tokens(url: str, payload: dict[str, Any]) -> AsyncIterator[str]:
     """One attempt: the text of each token event of the answer to ``payload``; StreamCut when
     the body ends before the answer does."""
-    async with _session().post(url, json={**payload, "stream": True}) as response:
+    async with _SESSIONS.get().post(url, json={**payload, "stream": True}) as response:
         response.raise_for_status()
         finished = False
         async for line in response.content:
@@ -124,31 +126,6 @@ def _chunk(data: str) -> tuple[str, bool]:
     return (text if isinstance(text, str) else ""), bool(choice.get("finish_reason"))
 
 
-# An aiohttp session belongs to the loop it was made on, so each running loop gets its own.
-_SESSIONS: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
-_LOCK = threading.Lock()
-
-
-def _session() -> aiohttp.ClientSession:
-    loop = asyncio.get_running_loop()
-    with _LOCK:
-        for gone in [old for old in _SESSIONS if old.is_closed()]:
-            del _SESSIONS[gone]
-        session = _SESSIONS.get(loop)
-        if session is None or session.closed:
-            session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=POOL_SIZE),
-                timeout=aiohttp.ClientTimeout(
-                    sock_connect=CONNECT_TIMEOUT_S, sock_read=READ_TIMEOUT_S
-                ),
-            )
-            _SESSIONS[loop] = session
-        return session
-
-
 async def aclose() -> None:
     """Close the running loop's session, if a call opened one."""
-    with _LOCK:
-        session = _SESSIONS.pop(asyncio.get_running_loop(), None)
-    if session is not None:
-        await session.close()
+    await _SESSIONS.aclose()
