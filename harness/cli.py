@@ -60,8 +60,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.client is not None:
         scenario = with_client(scenario, args.client)
     settings = HostSettings.from_environment(compose=args.compose)
-    out = Console()
-    err = Console(stderr=True, soft_wrap=True)
+    out = Console(emoji=False)
+    err = Console(stderr=True, soft_wrap=True, emoji=False)
     needs_limits = scenario.needs_limits
     backend = backend_for(scenario.system, args.backend, needs_limits=needs_limits)
     err.print(
@@ -136,7 +136,7 @@ def _export_metrics(
 
     if args.prometheus_textfile is None and args.pushgateway is None:
         return
-    err = Console(stderr=True, soft_wrap=True)
+    err = Console(stderr=True, soft_wrap=True, emoji=False)
     built = registry()
     if args.prometheus_textfile is not None:
         try:
@@ -169,8 +169,8 @@ def _cmd_certify(args: argparse.Namespace) -> int:
     _check_exports(args)
     workers = ray_workers(args.workers, args.shards)
     spec = load_readiness(args.spec, profile=args.profile)
-    err = Console(stderr=True, soft_wrap=True)
-    out = Console(soft_wrap=True)
+    err = Console(stderr=True, soft_wrap=True, emoji=False)
+    out = Console(soft_wrap=True, emoji=False)
     err.print(
         f"serving-chaos: certifying {spec.name} ({spec.profile.name} profile): "
         f"{', '.join(spec.checks)}",
@@ -209,7 +209,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     tolerance = Tolerance(relative=parse_tolerance(args.tolerance))
     baseline, candidate = load_run(args.baseline), load_run(args.candidate)
     comparison = compare_runs(baseline, candidate, tolerance, force=args.force)
-    out = Console(soft_wrap=True)
+    out = Console(soft_wrap=True, emoji=False)
     if not out.is_terminal and "COLUMNS" not in os.environ:
         # Two runs side by side need room; a CI log has it where a terminal might not.
         out.width = 120
@@ -246,8 +246,8 @@ def _cmd_explore(args: argparse.Namespace) -> int:
         seed=args.seed,
         database=args.database,
     )
-    err = Console(stderr=True, soft_wrap=True)
-    out = Console(soft_wrap=True)
+    err = Console(stderr=True, soft_wrap=True, emoji=False)
+    out = Console(soft_wrap=True, emoji=False)
     err.print(
         f"serving-chaos: exploring {scenario.name} with palette {palette.name}: up to "
         f"{args.max_examples} examples of {palette.run_s:g}s, at most {len(palette.options)} "
@@ -344,7 +344,7 @@ def _cmd_image(args: argparse.Namespace) -> int:
     from harness.system.compose_tools import build_image
 
     built = build_image(args.tag, args.base)
-    Console().print(f"{built} tagged {args.tag}", markup=False, highlight=False)
+    Console(emoji=False).print(f"{built} tagged {args.tag}", markup=False, highlight=False)
     return EXIT_PASSED
 
 
@@ -686,7 +686,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Messages name files and URLs: never break them across lines.
-    err = Console(stderr=True, soft_wrap=True)
+    err = Console(stderr=True, soft_wrap=True, emoji=False)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         code: int = args.handler(args)

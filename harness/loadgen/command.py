@@ -18,6 +18,7 @@ from harness.errors import UsageError
 from harness.loadgen.engine import Plan
 from harness.loadgen.fanout import run_processes
 from harness.loadgen.live import LoadProgress
+from harness.loadgen.llm_options import llm_from
 from harness.loadgen.options import plan_from
 from harness.loadgen.ray_shards import (
     DEFAULT_MAX_CLOCK_OFFSET_MS,
@@ -52,9 +53,10 @@ def run_load(args: argparse.Namespace) -> int:
         import_ray()  # says how to install it before anything starts
     mode = "open-loop" if plan.open_loop else "closed-loop"
     shape = plan.shape.label if plan.open_loop else f"{plan.concurrency} users"
-    err = Console(stderr=True)
+    err = Console(stderr=True, emoji=False)
     if not args.quiet:
-        err.print(f"serving-chaos load: {mode} {shape} -> {args.url}", markup=False)
+        streamed = ", streamed" if plan.target.stream else ""
+        err.print(f"serving-chaos load: {mode} {shape} -> {args.url}{streamed}", markup=False)
     started = time.monotonic()
     ray: dict[str, Any] | None = None
     problems: list[str] = []
@@ -80,13 +82,16 @@ def run_load(args: argparse.Namespace) -> int:
         duration_s=min(plan.shape.duration_s, elapsed),
         recorder=recorder,
         generator=stats,
+        stream=plan.target.stream,
+        slo=plan.target.slo,
+        llm=llm_from(args),
     )
     if args.json is not None:
         try:
             args.json.write_text(json.dumps(result.to_json(), indent=2) + "\n")
         except OSError as exc:
             raise UsageError(f"cannot write --json {args.json}: {exc.strerror or exc}") from exc
-    out = Console()
+    out = Console(emoji=False)
     for line in result.summary_lines():
         out.print(line, markup=False, highlight=False, soft_wrap=True)
     overall = recorder.phases["overall"]

@@ -8,12 +8,15 @@ from pathlib import Path
 
 from harness.errors import UsageError
 from harness.loadgen.engine import ENGINES, METHODS, Plan, Target
+from harness.loadgen.llm_options import add_llm_arguments, check_streaming, llm_from, slo_from
+from harness.loadgen.llm_requests import LlmRequests
 from harness.loadgen.payloads import (
     AcceptAny,
     BodySource,
     FixedBody,
     PredictionsPerRecord,
     RecordsBody,
+    SampleBodies,
     Validator,
     body_file,
     json_body,
@@ -66,7 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     shape.add_argument("--spike-hold", type=float, default=5.0, help="spike: seconds at peak")
     shape.add_argument("--sine-amplitude", type=float, help="sine: +/- rate (default: rate/2)")
     shape.add_argument("--sine-period", type=float, default=60.0, help="sine: period seconds")
-    shape.add_argument("--seed", type=int, default=0, help="poisson: random seed")
+    shape.add_argument(
+        "--seed", type=int, default=0, help="random seed: poisson arrivals, --llm-* lengths"
+    )
     shape.add_argument("--trace", type=Path, help="trace: CSV file")
     shape.add_argument("--trace-kind", choices=TRACE_KINDS, default="timestamps")
     request = parser.add_argument_group("requests")
@@ -85,6 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     request.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     request.add_argument("--connections", type=int, default=256, help="per worker")
     request.add_argument("--max-inflight", type=int, help="per worker; beyond it, drop")
+    add_llm_arguments(parser)
     output = parser.add_argument_group("output")
     output.add_argument("--json", type=Path, help="write the results JSON here")
     output.add_argument("--quiet", action="store_true", help="no live progress")
@@ -120,7 +126,10 @@ def shape_from(args: argparse.Namespace) -> Shape:
     return Constant(rate, duration)
 
 
-def _body(args: argparse.Namespace) -> BodySource:
+def _body(args: argparse.Namespace, llm: LlmRequests | None) -> BodySource:
+    if llm is not None:
+        # Made once here, then sent in turn by every engine and worker.
+        return SampleBodies(llm.bodies(stream=args.stream))
     if args.body is not None:
         return FixedBody(json_body(args.body))
     if args.body_file is not None:
@@ -130,10 +139,15 @@ def _body(args: argparse.Namespace) -> BodySource:
     return RecordsBody(args.records, args.keyspace)
 
 
-def _validator(args: argparse.Namespace) -> Validator:
+def _validator(args: argparse.Namespace, llm: LlmRequests | None) -> Validator:
+    if args.stream:
+        # A stream's outcome is how it ended, not a body to check.
+        return AcceptAny()
     wanted: str = args.validate
     if wanted == "auto":
-        generated = args.body is None and args.body_file is None and args.method == "POST"
+        generated = (
+            args.body is None and args.body_file is None and llm is None and args.method == "POST"
+        )
         wanted = (
             "predictions" if generated and args.url.rstrip("/").endswith("invocations") else "none"
         )
@@ -147,13 +161,18 @@ def plan_from(args: argparse.Namespace) -> tuple[Plan, Workers]:
         raise UsageError(f"expected --closed-loop >= 1 but got --closed-loop {args.closed_loop}")
     if args.max_inflight is not None and args.max_inflight < 1:
         raise UsageError(f"expected --max-inflight >= 1 but got {args.max_inflight}")
+    engine = engine_for(args.engine, args.url, stream=args.stream)
+    slo, llm = slo_from(args), llm_from(args)
+    check_streaming(args, engine, workers)
     target = Target(
         args.url,
         method=args.method,
-        body=_body(args),
-        validator=_validator(args),
+        body=_body(args, llm),
+        validator=_validator(args, llm),
         timeout_s=args.timeout,
         max_connections=args.connections,
+        stream=args.stream,
+        slo=slo,
     )
     if args.closed_loop is not None and workers.ray is None:
         # More processes than users would leave some with nobody to run.
@@ -163,7 +182,7 @@ def plan_from(args: argparse.Namespace) -> tuple[Plan, Workers]:
         shape_from(args),
         concurrency=args.closed_loop,
         max_inflight=args.max_inflight,
-        engine=engine_for(args.engine, args.url),
+        engine=engine,
     )
     return plan, workers
 

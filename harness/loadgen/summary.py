@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from harness.loadgen.histograms import Tally
+from harness.loadgen.histograms import StreamTally, Tally
+from harness.loadgen.lengths import length_to_json
+from harness.loadgen.llm_requests import LlmRequests
 from harness.loadgen.recorder import Recorder, timeline_row
 from harness.loadgen.stats import GeneratorStats
+from harness.loadgen.streams import StreamSlo
 
 __all__ = ["LoadResult"]
 
@@ -18,6 +21,23 @@ def _percentiles(tally: Tally, which: str) -> dict[str, float | None]:
     else:
         at, top = tally.service_ms, tally.service_max_ms
     return {"p50_ms": at(50), "p90_ms": at(90), "p99_ms": at(99), "max_ms": top()}
+
+
+def _llm_json(llm: LlmRequests | None) -> dict[str, Any] | None:
+    if llm is None:
+        return None
+    return {
+        "api": llm.api,
+        "prompt_tokens": length_to_json(llm.prompt_tokens),
+        "max_tokens": length_to_json(llm.max_tokens),
+        "model": llm.model,
+        "seed": llm.seed,
+        "distinct": llm.distinct,
+    }
+
+
+def _points(measure: dict[str, float | None]) -> str:
+    return " ".join(f"{p} {measure[p]}" for p in ("p50", "p90", "p99"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +54,11 @@ class LoadResult:
     # merged run cannot be trusted, naming shard and node.
     ray: dict[str, Any] | None = None
     shard_problems: list[str] = field(default_factory=list)
+    # ``--stream``: answers were read as event streams, judged against ``slo`` for goodput;
+    # ``llm`` the ``--llm-*`` requests that made the bodies, if any.
+    stream: bool = False
+    slo: StreamSlo = field(default_factory=StreamSlo)
+    llm: LlmRequests | None = None
 
     @property
     def open_loop(self) -> bool:
@@ -80,11 +105,33 @@ class LoadResult:
             "failures": dict(overall.failures),
             "dropped": self.generator.dropped,
             "generator": self.generator.to_json(),
+            "stream": self._stream_json(),
+            "llm": _llm_json(self.llm),
             "timeline": [
                 {"mode": self.mode, **timeline_row(bucket)}
                 for bucket in self.recorder.each_second()
             ],
         }
+
+    def _stream_json(self) -> dict[str, Any] | None:
+        """The streamed answers' measures as a scenario's phase reports them (TTFT, ITL and
+        TPOT percentiles, streams, complete, cut, tokens, tokens_per_s, goodput), over the
+        schedule's seconds; None for a load of whole answers."""
+        if not self.stream:
+            return None
+        from harness.verdict.phases import PhaseStats
+
+        overall = self.recorder.phases["overall"]
+        if overall.stream is None:
+            # Not one stream began (every request failed first): zero streams, not "none".
+            overall = replace(overall, stream=StreamTally())
+        measured = PhaseStats("overall", overall, 0.0, self.duration_s).summary()["stream"]
+        objectives = {
+            "ttft_ms": self.slo.ttft_ms,
+            "tpot_ms": self.slo.tpot_ms,
+            "e2e_ms": self.slo.e2e_ms,
+        }
+        return {**measured, "slo": {k: v for k, v in objectives.items() if v is not None}}
 
     def summary_lines(self) -> list[str]:
         data = self.to_json()
@@ -100,6 +147,17 @@ class LoadResult:
             f"scheduling lag p99 {data['generator']['lag_p99_ms']} ms",
             f"statuses {data['statuses']}  failures {data['failures']}",
         ]
+        stream = data["stream"]
+        if stream is not None:
+            slo = " ".join(f"{k.removesuffix('_ms')}<={v:g}" for k, v in stream["slo"].items())
+            lines += [
+                f"stream TTFT {_points(stream['ttft_ms'])} ms  ITL {_points(stream['itl_ms'])} "
+                f"ms  TPOT {_points(stream['tpot_ms'])} ms",
+                f"streams {stream['streams']}  complete {stream['complete']}  cut "
+                f"{stream['cut']}  tokens {stream['tokens']} ({stream['tokens_per_s']}/s)  "
+                f"goodput {stream['goodput']} ({stream['good']} good"
+                + (f", SLO {slo})" if slo else ", no SLO: every complete stream)"),
+            ]
         if self.ray is not None:
             lags = " ".join(f"{shard['shard']}:{shard['lag_p99_ms']}" for shard in self.ray["each"])
             lines.append(

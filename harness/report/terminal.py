@@ -127,7 +127,7 @@ def aborted_line(aborted: dict[str, Any]) -> str:
 
 def render_text(result: RunResult, width: int = 110) -> str:
     """The verdict as plain text, for pytest failure messages and logs."""
-    console = Console(file=io.StringIO(), width=width, record=True, color_system=None)
+    console = Console(file=io.StringIO(), width=width, record=True, color_system=None, emoji=False)
     console.print(verdict_table(result))
     for line in explain_failures(result):
         console.print(line, markup=False)
