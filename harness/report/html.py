@@ -3,6 +3,8 @@
 On top the verdict, each budget as a card (with the first second that broke it) and the
 scenario as it ran; then charts of every second (:mod:`harness.report.figures`), each phase's
 figures, what the dependencies and a client under test counted, and the timeline as a table.
+A run that streamed its answers adds its stream figures (TTFT, ITL, goodput, cut streams) to
+the phases and the timeline.
 Nothing is fetched: the style, the SVG charts and their small hover script are all inline, so
 the file opens offline and can be mailed or attached to a CI run as it is.
 
@@ -27,6 +29,7 @@ from harness.report.spans import (
     first_second_over,
     phase_spans,
     run_seconds,
+    streamed,
 )
 
 __all__ = ["render_html"]
@@ -202,11 +205,20 @@ def _charts(data: Mapping[str, Any]) -> str:
     return "<h2>Second by second</h2>" + "".join(drawn)
 
 
+def _stream_cells(phase: Mapping[str, Any]) -> list[object]:
+    """A phase's stream figures for the phases table: TTFT p99, ITL p99, goodput, cut streams;
+    blanks for a phase without streams."""
+    stream = as_map(phase.get("stream"))
+    return [as_map(stream.get("ttft_ms")).get("p99"), as_map(stream.get("itl_ms")).get("p99"),
+            stream.get("goodput"), stream.get("cut")]  # fmt: skip
+
+
 def _phases(data: Mapping[str, Any]) -> str:
     phases = as_map(data.get("phases"))
     if not phases:
         return ""
     spans = phase_spans(data)
+    streams = streamed(data)
     rows = []
     for name, found in phases.items():
         phase = as_map(found)
@@ -216,9 +228,12 @@ def _phases(data: Mapping[str, Any]) -> str:
             [name, where, phase.get("requests"), phase.get("errors"), phase.get("error_rate"),
              phase.get("p50_ms"), phase.get("p90_ms"), phase.get("p99_ms"), phase.get("max_ms"),
              phase.get("throughput_rps"), phase.get("max_queue_depth")]
+            + (_stream_cells(phase) if streams else [])
         )  # fmt: skip
     headers = ["phase", "span (s)", "requests", "errors", "error rate", "p50 ms", "p90 ms",
                "p99 ms", "max ms", "throughput req/s", "max queue depth"]  # fmt: skip
+    if streams:
+        headers += ["TTFT p99 ms", "ITL p99 ms", "goodput", "cut streams"]
     return f"<h2>Phases</h2>{_rows(headers, rows)}"
 
 
@@ -274,6 +289,16 @@ def _client(data: Mapping[str, Any]) -> str:
     return f"<h2>Client under test</h2>{head}{_rows(['measure', 'value'], rows)}{listed}"
 
 
+# A streamed run's timeline also says, each second, what its streams measured.
+_STREAM_COLUMNS = {
+    "ttft_p50_ms": "TTFT p50 ms",
+    "ttft_p99_ms": "TTFT p99 ms",
+    "itl_p99_ms": "ITL p99 ms",
+    "tokens": "tokens",
+    "good": "good streams",
+}
+
+
 def _timeline(data: Mapping[str, Any]) -> str:
     rows = [as_map(r) for r in as_list(data.get("timeline"))]
     lag = any(r.get("lag_p99_ms") is not None for r in rows)
@@ -281,6 +306,9 @@ def _timeline(data: Mapping[str, Any]) -> str:
             "queue_depth", "inflight"] + (["lag_p99_ms"] if lag else [])  # fmt: skip
     headers = ["t", "offered", "completed", "errors", "p50 ms", "p90 ms", "p99 ms", "max ms",
                "queue depth", "in flight"] + (["lag p99 ms"] if lag else [])  # fmt: skip
+    if streamed(data):
+        keys += list(_STREAM_COLUMNS)
+        headers += list(_STREAM_COLUMNS.values())
     table = _rows(headers, [[r.get(key) for key in keys] for r in rows])
     return f"<details><summary><h2>Timeline</h2> (a row per second)</summary>{table}</details>"
 

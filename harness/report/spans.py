@@ -1,6 +1,6 @@
 """Reading results.json defensively for the report: numbers, lists and maps that may be missing
-or None in older files, where each phase lies in the run, and the first second a per-second
-budget broke.
+or None in older files, where each phase lies in the run, whether the run streamed, and the
+first second a per-second budget broke.
 
 Phase spans are not in results.json: they are derived as the run derived them
 (:meth:`harness.run.phases.PhaseClock.spans`), from the faults' actual times and the run's
@@ -24,10 +24,13 @@ __all__ = [
     "phase_spans",
     "run_seconds",
     "second_value",
+    "streamed",
 ]
 
-# Budget metrics a single second of the timeline answers.
-_PER_SECOND = ("p50_ms", "p90_ms", "p99_ms", "max_ms", "error_rate", "availability")
+# Budget metrics a single second of the timeline answers; the stream ones only in a run that
+# streamed (its rows carry them).
+_PER_SECOND = ("p50_ms", "p90_ms", "p99_ms", "max_ms", "error_rate", "availability",
+               "ttft_p50_ms", "ttft_p99_ms", "itl_p99_ms")  # fmt: skip
 
 
 def as_number(value: object) -> float | None:
@@ -56,6 +59,19 @@ def run_seconds(data: Mapping[str, Any]) -> float:
         return took
     seconds = [as_number(as_map(row).get("t")) for row in as_list(data.get("timeline"))]
     return max((t + 1 for t in seconds if t is not None), default=0.0)
+
+
+def streamed(data: Mapping[str, Any]) -> bool:
+    """Whether the run's answers were streamed (``load.stream``): a phase has ``stream``
+    figures or a second of the timeline counted tokens. Older files and runs of whole answers
+    have neither."""
+    if any(
+        isinstance(as_map(p).get("stream"), Mapping) for p in as_map(data.get("phases")).values()
+    ):
+        return True
+    return any(
+        as_number(as_map(row).get("tokens")) is not None for row in as_list(data.get("timeline"))
+    )
 
 
 def _fault_times(data: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, float]]:

@@ -26,6 +26,7 @@ from faults.driver import drive_faults
 from harness.errors import ChaosError, HarnessServiceLost, UsageError
 from harness.incident.reproduce import compare
 from harness.loadgen.histograms import Bucket
+from harness.loadgen.live import Sequences
 from harness.loadgen.ray_shards import (
     DEFAULT_MAX_CLOCK_OFFSET_MS,
     START_MARGIN_S,
@@ -65,7 +66,9 @@ from harness.verdict.results import RunResult, judge, run_environment
 
 __all__ = ["ProgressCallback", "run_on", "run_scenario"]
 
-ProgressCallback = Callable[[float, Bucket | None], None]
+# Seconds since the start, the second just past (None before any request of it), and the LLM
+# endpoint's sequences in it (None for an endpoint that does not expose them).
+ProgressCallback = Callable[[float, Bucket | None, Sequences | None], None]
 _WATCH_INTERVAL_S = 0.5
 
 
@@ -112,15 +115,37 @@ class _Drive:
     client: ClientRun | None = None
 
 
+# The sampler's series keys for the LLM endpoint's sequence gauges (sampler.LLM_GAUGES).
+_RUNNING, _WAITING = "running_sequences", "waiting_sequences"
+
+
+def _sequences(series: RunSeries, second: int) -> Sequences | None:
+    """The LLM endpoint's running and waiting sequences in ``second``, as the sampler charts
+    them; None when the endpoint exposes neither."""
+    found: dict[str, float | None] = {}
+    for key in (_RUNNING, _WAITING):
+        gauge = series.llm.get(key)
+        if gauge is not None:
+            found[key] = next((v for s, v in reversed(gauge.to_json()) if s == second), None)
+    if not found:
+        return None
+    return Sequences(found.get(_RUNNING), found.get(_WAITING))
+
+
 async def _progress_loop(
-    recorder: Recorder, t0: float, callback: ProgressCallback, stop: asyncio.Event
+    recorder: Recorder,
+    series: RunSeries,
+    t0: float,
+    callback: ProgressCallback,
+    stop: asyncio.Event,
 ) -> None:
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), timeout=1.0)
         except TimeoutError:
             elapsed = time.monotonic() - t0
-            callback(elapsed, recorder.snapshot(int(elapsed) - 1))
+            second = int(elapsed) - 1
+            callback(elapsed, recorder.snapshot(second), _sequences(series, second))
 
 
 def _expected_deaths(scenario: Scenario) -> set[str]:
@@ -280,7 +305,8 @@ async def _drive(
         background.append(asyncio.create_task(calls))
     background.append(asyncio.create_task(resources.run(t0=t0, stop=stop)))
     if progress is not None:
-        background.append(asyncio.create_task(_progress_loop(recorder, t0, progress, stop)))
+        ticker = _progress_loop(recorder, series, t0, progress, stop)
+        background.append(asyncio.create_task(ticker))
     watchdog = asyncio.create_task(_watchdog(topology, scenario, watch, t0, stop))
     aborter = asyncio.create_task(
         _abort_loop(abort, scenario, recorder, clock, resources, t0, stop)

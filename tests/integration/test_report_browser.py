@@ -1,6 +1,7 @@
 """The report of a real run, opened in a real headless chromium with networking off: every chart
 is drawn with data, axes titled with units, nothing but the file is requested, the console
-stays clean, hover shows the values, and the charts still draw with scripts off.
+stays clean, hover shows the values, and the charts still draw with scripts off. Both for a run
+of whole answers and for one of chat streams against the reference endpoint's LLM mode.
 
 Skips with the reason when no chromium is installed (scripts/provision_browser.sh installs
 Debian's) or playwright, from the dev extra, is missing.
@@ -28,10 +29,33 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-SCENARIO = Path(__file__).resolve().parents[2] / "suites/scenarios/feature_store_latency.yaml"
-# Drawn in any run of the shipped scenario, whatever the endpoint exposes.
-ALWAYS_DRAWN = {"latency", "rate", "responses", "distribution"}
+SCENARIOS = Path(__file__).resolve().parents[2] / "suites/scenarios"
 UNIT = re.compile(r"\(.+\)$")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Shipped:
+    """A shipped scenario to run: its one fault's name (the band every time chart shows), the
+    charts any run of it draws, and a chart whose hover is read (its key, series, timeline key)."""
+
+    file: str
+    fault: str
+    always_drawn: frozenset[str]
+    hover: tuple[str, str, str]
+
+
+WHOLE = _Shipped(
+    "feature_store_latency.yaml",
+    "feature-store-slow",
+    frozenset({"latency", "rate", "responses", "distribution"}),
+    ("latency", "p99", "p99_ms"),
+)
+STREAMS = _Shipped(
+    "llm_streaming_surge.yaml",
+    "surge",
+    WHOLE.always_drawn | {"ttft", "itl", "tokens", "sequences", "kv_cache"},
+    ("ttft", "TTFT p99", "ttft_p99_ms"),
+)
 
 
 def _chromium() -> str:
@@ -48,19 +72,25 @@ def _playwright() -> Any:
     )
 
 
+@pytest.fixture(scope="module", params=[WHOLE, STREAMS], ids=["whole", "streams"])
+def shipped(request: pytest.FixtureRequest) -> _Shipped:
+    found: _Shipped = request.param
+    return found
+
+
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shipped feature-store scenario, shortened to 8 s with its slowdown from 2 s to 5 s.
-    Run before the browser starts: playwright's driver holds this thread's event loop."""
+def report(shipped: _Shipped, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped scenario, shortened to 8 s with its fault from 2 s to 5 s. Run before the
+    browser starts: playwright's driver holds this thread's event loop."""
     _chromium()
     _playwright()
-    scenario = load_scenario(SCENARIO)
-    (slow,) = scenario.faults
+    scenario = load_scenario(SCENARIOS / shipped.file)
+    (fault,) = scenario.faults
     short = dataclasses.replace(
         scenario,
         # A busy 2-core machine may make the generator late; that is not what is tested here.
         load=dataclasses.replace(scenario.load, duration_s=8.0, max_lag_ms=100.0),
-        faults=(dataclasses.replace(slow, start_s=2.0, duration_s=3.0),),
+        faults=(dataclasses.replace(fault, start_s=2.0, duration_s=3.0),),
     )
     out = tmp_path_factory.mktemp("report")
     run_scenario(short, backend="process", report_dir=out)
@@ -126,7 +156,9 @@ def _chart_keys(opened: _Opened) -> list[str]:
     return [str(found).removeprefix("chart-") for found in ids]
 
 
-def test_every_chart_draws_data_with_titled_axes_offline(page: _Opened, report: Path) -> None:
+def test_every_chart_draws_data_with_titled_axes_offline(
+    page: _Opened, report: Path, shipped: _Shipped
+) -> None:
     data = _results(report)
     expected = {f.key for f in figures(data) if not isinstance(f, Absent)}
 
@@ -134,7 +166,7 @@ def test_every_chart_draws_data_with_titled_axes_offline(page: _Opened, report: 
 
     assert page.requests == [(report / "report.html").as_uri()]
     assert page.problems == []
-    assert expected >= ALWAYS_DRAWN
+    assert expected >= shipped.always_drawn
     assert set(keys) == expected, keys
     for key in keys:
         figure = page.page.locator(f"#chart-{key}")
@@ -155,18 +187,21 @@ def test_every_chart_draws_data_with_titled_axes_offline(page: _Opened, report: 
         if key != "distribution":
             band = figure.locator("g.band")
             assert band.count() == 1, key
-            assert band.locator("text").text_content() == "feature-store-slow", key
+            assert band.locator("text").text_content() == shipped.fault, key
 
 
-def test_hover_shows_each_series_value_at_the_pointer(page: _Opened, report: Path) -> None:
+def test_hover_shows_each_series_value_at_the_pointer(
+    page: _Opened, report: Path, shipped: _Shipped
+) -> None:
     timeline = _results(report)["timeline"]
-    figure = page.page.locator("#chart-latency")
+    key, name, column = shipped.hover
+    figure = page.page.locator(f"#chart-{key}")
     plot = figure.locator("rect.plot")
     plot.scroll_into_view_if_needed()
     box = plot.bounding_box()
     assert box is not None
     x_range = json.loads(figure.locator("script.chart-data").text_content() or "{}")["x1"]
-    second = 3  # inside the slowdown
+    second = 3  # inside the fault
 
     page.page.mouse.move(box["x"] + box["width"] * (second + 0.5) / x_range, box["y"] + 20)
 
@@ -174,9 +209,9 @@ def test_hover_shows_each_series_value_at_the_pointer(page: _Opened, report: Pat
     assert tip.is_visible()
     lines = tip.inner_text().splitlines()
     assert lines[0] == f"t = {second} s"
-    p99 = next(row["p99_ms"] for row in timeline if row["t"] == second)
-    shown = next(line for line in lines if line.startswith("p99: "))
-    assert float(shown.split()[1]) == pytest.approx(p99, rel=0.01), lines
+    value = next(row[column] for row in timeline if row["t"] == second)
+    shown = next(line for line in lines if line.startswith(f"{name}: "))
+    assert float(shown.split()[-2]) == pytest.approx(value, rel=0.01), lines
     assert figure.locator("line.crosshair").evaluate("l => l.style.visibility") == "visible"
     page.page.mouse.move(box["x"] - 30, box["y"] - 30)
     assert not tip.is_visible()
