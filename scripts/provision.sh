@@ -75,25 +75,27 @@ provision_toxiproxy() {
     toxiproxy_ok "$TOOLS/toxiproxy-server" || fail "built toxiproxy-server does not report version $TOXIPROXY_VERSION"
 }
 
-# Off-the-shelf model servers for the integration tests (MLServer with scikit-learn), in a venv of
-# their own. It lives in the user's cache, named by a hash of its requirements, so every clone on
-# this machine shares one install; .tools/venvs/mlserver links to it. Without it those tests skip
-# and say why; the harness itself does not need them.
-provision_model_servers() {
-    local link="$root/.tools/venvs/mlserver" cache want venv python
-    want="$(sha256sum scripts/model-servers.txt | cut -c1-16)"
+# Off-the-shelf servers for the integration tests, each in a venv of its own so their
+# dependencies never meet the harness's: `provision_tool_venv NAME REQUIREMENTS WHAT`. The venv
+# lives in the user's cache, named by a hash of its requirements, so every clone on this machine
+# shares one install; .tools/venvs/NAME links to it. Without it those tests skip and say why;
+# the harness itself does not need them.
+provision_tool_venv() {
+    local name="$1" requirements="$2" what="$3" link cache want venv python
+    link="$root/.tools/venvs/$name"
+    want="$(sha256sum "$requirements" | cut -c1-16)"
     cache="${XDG_CACHE_HOME:-$HOME/.cache}/serving-chaos/venvs"
-    venv="$cache/mlserver-$want"
+    venv="$cache/$name-$want"
     if [ ! -f "$venv/.installed" ]; then
-        python="$(find_python)" || { say "no Python >= 3.11 for the model-server venv; skipping it"; return 0; }
-        say "installing off-the-shelf model servers for the tests into $venv"
+        python="$(find_python)" || { say "no Python >= 3.11 for the $what venv; skipping it"; return 0; }
+        say "installing $what for the tests into $venv"
         rm -rf "$venv"
         mkdir -p "$cache"
         if "$python" -m venv "$venv" \
-            && "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/model-servers.txt; then
+            && "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"; then
             touch "$venv/.installed"
         else
-            say "could not install the model servers (no package index?); their tests will skip"
+            say "could not install $what (no package index?); their tests will skip"
             return 0
         fi
     fi
@@ -111,7 +113,9 @@ provision_venv
 bash "$root/scripts/provision_native.sh"
 provision_toxiproxy
 [ "${1:-all}" = core ] && exit 0
-provision_model_servers
+# MLServer with scikit-learn, and LiteLLM's proxy (an LLM gateway).
+provision_tool_venv mlserver scripts/model-servers.txt "off-the-shelf model servers"
+provision_tool_venv litellm scripts/llm-gateways.txt "an off-the-shelf LLM gateway"
 # Debian's chromium for the test that opens a report in a real browser; skips, saying why.
 bash "$root/scripts/provision_browser.sh"
 # The docker backend's engine and images; says why and carries on where Docker cannot be had.
