@@ -10,8 +10,8 @@ and Ray shards included, and no prompt is written on the load's hot path.
 Prompt lengths are as the reference endpoint counts them (``usage.prompt_tokens``, see
 :func:`harness.servers.endpoint.llm.count_tokens`): the text is words of four letters, one token
 each there and about one to a BPE tokenizer, and a chat prompt's count includes the framing of
-its one message and of the reply. The words are drawn at random, so no two prompts share a
-prefix a server's prefix cache could reuse.
+its one message and of the reply. The words are drawn at random, so prompts share no prefix
+longer than a few words that a server's prefix cache could reuse.
 """
 
 from __future__ import annotations
@@ -22,15 +22,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.loadgen.lengths import FixedLength, Length
-from harness.servers.endpoint.llm import CHAT_MESSAGE_TOKENS, CHAT_REPLY_TOKENS
 
-__all__ = ["APIS", "API_CHAT", "API_COMPLETIONS", "LlmRequests", "prompt_text"]
+__all__ = [
+    "APIS",
+    "API_CHAT",
+    "API_COMPLETIONS",
+    "CHAT_FRAMING_TOKENS",
+    "LlmRequests",
+    "prompt_text",
+]
 
 API_CHAT = "chat"
 API_COMPLETIONS = "completions"
 APIS = (API_CHAT, API_COMPLETIONS)
-# Tokens a chat prompt of one user message has besides its text.
-CHAT_FRAMING_TOKENS = CHAT_MESSAGE_TOKENS + CHAT_REPLY_TOKENS
+# Tokens a chat prompt of one user message has besides its text, as OpenAI's cookbook counts
+# them (and the reference endpoint with it): 3 framing the message, 3 priming the reply.
+CHAT_FRAMING_TOKENS = 3 + 3
 # fmt: off
 _WORDS = (
     "time", "data", "load", "node", "fast", "slow", "work", "path", "user", "note", "line",
