@@ -196,12 +196,18 @@ def _size_summary(histogram: HdrHistogram | None) -> dict[str, int] | None:
     return {"p50": p50, "p99": p99, "max": _max(histogram)}
 
 
+# The histograms of a StreamTally, by the name its budgets and summary use.
+STREAM_HISTOGRAMS = ("ttfb", "ttft", "itl", "tpot")
+
+
 @dataclass(slots=True)
 class StreamTally:
-    """Streamed answers of a set of requests: time to first token (from intended start), every
-    inter-token gap, time per output token, tokens, streams that ended properly, and those that
-    met the run's objectives (goodput)."""
+    """Streamed answers of a set of requests: time to first byte and to first token (both from
+    intended start: a gap between them is a server that answers at once and makes its first
+    token wait), every inter-token gap, time per output token, tokens, streams that ended
+    properly, and those that met the run's objectives (goodput)."""
 
+    ttfb: HdrHistogram = field(default_factory=new_histogram)
     ttft: HdrHistogram = field(default_factory=new_histogram)
     itl: HdrHistogram = field(default_factory=new_histogram)
     tpot: HdrHistogram = field(default_factory=new_histogram)
@@ -217,6 +223,8 @@ class StreamTally:
         self.tokens += times.tokens
         self.good += good
         self.malformed += times.malformed
+        if times.first_byte_s is not None:
+            record_micros(self.ttfb, int(times.first_byte_s * 1_000_000))
         if times.first_token_s is not None:
             record_micros(self.ttft, int(times.first_token_s * 1_000_000))
         if times.gaps_s:
@@ -233,6 +241,7 @@ class StreamTally:
         self.good += int(good.sum())
         self.malformed += int(streams.malformed.sum())
         for histogram, seconds in (
+            (self.ttfb, streams.first_byte_s),
             (self.ttft, streams.first_token_s),
             (self.tpot, streams.tpot_s),
             (self.itl, streams.gaps_s),
@@ -241,14 +250,14 @@ class StreamTally:
             record_many(histogram, (known * 1_000_000).astype(np.int64))
 
     def percentile_ms(self, which: str, percentile: float) -> float | None:
-        """``which`` of ttft, itl, tpot at ``percentile``; None when none was measured."""
+        """``which`` of ttfb, ttft, itl, tpot at ``percentile``; None when none was measured."""
         histogram: HdrHistogram = getattr(self, which)
         return _ms(histogram, percentile) if histogram.total_count else None
 
     def summary(self) -> dict[str, Any]:
         points = {
             which: {f"p{p}": self.percentile_ms(which, p) for p in (50, 90, 99)}
-            for which in ("ttft", "itl", "tpot")
+            for which in STREAM_HISTOGRAMS
         }
         return {
             "streams": self.streams,
@@ -257,13 +266,14 @@ class StreamTally:
             "tokens": self.tokens,
             "good": self.good,
             "malformed_events": self.malformed,
+            "ttfb_ms": points["ttfb"],
             "ttft_ms": points["ttft"],
             "itl_ms": points["itl"],
             "tpot_ms": points["tpot"],
         }
 
     def merge(self, other: StreamTally) -> None:
-        for which in ("ttft", "itl", "tpot"):
+        for which in STREAM_HISTOGRAMS:
             mine, theirs = getattr(self, which), getattr(other, which)
             _add(mine, theirs, _max(theirs), _min(theirs))
         self.streams += other.streams
@@ -280,7 +290,7 @@ class StreamTally:
             "good": self.good,
             "malformed": self.malformed,
         }
-        for which in ("ttft", "itl", "tpot"):
+        for which in STREAM_HISTOGRAMS:
             histogram = getattr(self, which)
             found[which] = histogram.encode()
             found[f"{which}_max_us"] = _max(histogram)
@@ -295,7 +305,10 @@ class StreamTally:
             good=encoded["good"],
             malformed=encoded.get("malformed", 0),
         )
-        for which in ("ttft", "itl", "tpot"):
+        for which in STREAM_HISTOGRAMS:
+            if which not in encoded:
+                # Encoded before the tally kept it: left empty.
+                continue
             decoded = HdrHistogram.decode(encoded[which])
             _add(getattr(tally, which), decoded, encoded[f"{which}_max_us"], _min(decoded))
         return tally

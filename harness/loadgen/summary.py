@@ -151,7 +151,8 @@ class LoadResult:
         if stream is not None:
             slo = " ".join(f"{k.removesuffix('_ms')}<={v:g}" for k, v in stream["slo"].items())
             lines += [
-                f"stream TTFT {_points(stream['ttft_ms'])} ms  ITL {_points(stream['itl_ms'])} "
+                f"stream TTFB {_points(stream['ttfb_ms'])} ms  TTFT {_points(stream['ttft_ms'])} "
+                f"ms  ITL {_points(stream['itl_ms'])} "
                 f"ms  TPOT {_points(stream['tpot_ms'])} ms",
                 f"streams {stream['streams']}  complete {stream['complete']}  cut "
                 f"{stream['cut']}  tokens {stream['tokens']} ({stream['tokens_per_s']}/s)  "

@@ -81,7 +81,7 @@ _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)_ms$")
 _K6_PERCENTILE = re.compile(r"^p\((\d{1,2}(?:\.\d+)?)\)$")
 _SIZE = re.compile(r"^(request|response)_bytes_(p50|p99)$")
 # Time to first token, inter-token latency and time per output token of streamed answers.
-_STREAM_PERCENTILE = re.compile(r"^(ttft|itl|tpot)_p(\d{1,2}(?:\.\d+)?)_ms$")
+_STREAM_PERCENTILE = re.compile(r"^(ttfb|ttft|itl|tpot)_p(\d{1,2}(?:\.\d+)?)_ms$")
 # Over the whole run of a client under test: what the endpoint saw, and what the client did
 # (in the order reports show them).
 RUN_METRIC_NAMES = (
@@ -138,7 +138,7 @@ def canonical_metric(name: str) -> str:
         return name
     raise ValueError(
         f"expected a metric among {sorted(_OWN_METRICS)}, pNN_ms / p(NN), "
-        f"ttft_pNN_ms / itl_pNN_ms / tpot_pNN_ms, or "
+        f"ttfb_pNN_ms / ttft_pNN_ms / itl_pNN_ms / tpot_pNN_ms, or "
         f"dep.NAME.calls / dep.NAME.calls_per_request / dep.NAME.status_NNN, client.<metric>, "
         f"endpoint.requests / endpoint.error_rate / endpoint.status_NNN, or one of "
         f"{sorted(RUN_METRICS - {'endpoint.requests', 'endpoint.error_rate'})} but got {name!r}"

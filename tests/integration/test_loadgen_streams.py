@@ -108,6 +108,8 @@ def test_first_token_and_gaps_are_what_the_server_paced(engine: str, server: str
     assert stream.malformed == 0
     # Low load: within 10 % of the server's own pacing (plus a millisecond of loopback).
     assert stream.percentile_ms("ttft", 50) == pytest.approx(FIRST_S * 1000, rel=0.1, abs=1)
+    # The head goes at once, the body's first byte with the first token.
+    assert stream.percentile_ms("ttfb", 50) == pytest.approx(FIRST_S * 1000, rel=0.1, abs=1)
     assert stream.percentile_ms("itl", 50) == pytest.approx(GAP_S * 1000, rel=0.1)
     assert stream.percentile_ms("tpot", 50) == pytest.approx(GAP_S * 1000, rel=0.1)
     assert stream.itl.total_count == 10 * (TOKENS - 1)

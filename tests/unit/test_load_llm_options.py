@@ -223,6 +223,9 @@ def test_streamed_results_hold_the_phase_stream_measures_merged_over_workers() -
     assert stream["itl_ms"]["p50"] == pytest.approx(50, rel=HDR)
     assert stream["itl_ms"]["p99"] == pytest.approx(100, rel=HDR)
     assert stream["tpot_ms"]["p90"] == pytest.approx(100, rel=HDR)
+    # Time to first byte of every stream, the cut one too: 0.1, 0.3 and 0.1 s.
+    assert stream["ttfb_ms"]["p50"] == pytest.approx(100, rel=HDR)
+    assert stream["ttfb_ms"]["p99"] == pytest.approx(300, rel=HDR)
     assert stream["slo"] == {"ttft_ms": 300}
     assert data["failures"] == {"stream_cut": 2}
 
@@ -233,7 +236,8 @@ def test_the_summary_lines_say_the_stream_measures_and_the_objectives() -> None:
 
     lines = "\n".join(_result(recorder, stream=True).summary_lines())
 
-    assert "stream TTFT p50 200" in lines
+    assert "stream TTFB p50 100" in lines
+    assert "TTFT p50 200" in lines
     assert "ITL p50 50" in lines
     assert "streams 3  complete 2  cut 1  tokens 11 (5.5/s)" in lines
     assert "goodput 0.333333 (1 good, SLO ttft<=300)" in lines

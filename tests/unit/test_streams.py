@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.loadgen.histograms import Floats, Mask, Tally
+from harness.loadgen.histograms import Floats, Mask, StreamTally, Tally
 from harness.loadgen.recorder import Recorder, timeline_row
 from harness.loadgen.streams import StreamBuffer, StreamReader, StreamSlo, StreamTimes
 from harness.scenario.budgets import canonical_metric
@@ -148,12 +148,16 @@ def test_phase_metrics_and_budget_names_of_streams() -> None:
     phase = PhaseStats("overall", recorder.phases["overall"], 0.0, 2.0)
 
     assert phase.value("ttft_p50_ms") == pytest.approx(90, rel=0.01)
+    assert phase.value("ttfb_p99_ms") == pytest.approx(10, rel=0.01)
     assert phase.value("itl_p99_ms") == pytest.approx(20, rel=0.01)
     assert phase.value("tokens_per_s") == 25.0
     assert phase.value("goodput") == 0.8
     assert phase.value("cut_streams") == 0
     assert phase.summary()["stream"]["tokens"] == 50
-    assert [canonical_metric(m) for m in ("ttft_p99_ms", "itl_p50_ms", "goodput")] == [
+    assert [
+        canonical_metric(m) for m in ("ttfb_p90_ms", "ttft_p99_ms", "itl_p50_ms", "goodput")
+    ] == [
+        "ttfb_p90_ms",
         "ttft_p99_ms",
         "itl_p50_ms",
         "goodput",
@@ -257,3 +261,16 @@ def test_goodput_of_arrays_is_what_each_stream_meeting_its_slo_says(
 
     assert judged == [0 <= code < 400 and slo.met(times) for times, code in rows]
     assert list(streams.each()) == [times for times, _ in rows]
+
+
+def test_a_tally_encoded_before_it_kept_time_to_first_byte_decodes_with_none() -> None:
+    tally = StreamTally()
+    tally.add(StreamTimes(0.05, 0.1, (0.02,), 2, True, 0.12), good=True)
+    encoded = tally.encode()
+    del encoded["ttfb"], encoded["ttfb_max_us"]
+
+    decoded = StreamTally.decode(encoded)
+
+    assert decoded.percentile_ms("ttfb", 50) is None
+    assert decoded.percentile_ms("ttft", 50) == pytest.approx(100, rel=0.01)
+    assert tally.percentile_ms("ttfb", 50) == pytest.approx(50, rel=0.01)
