@@ -19,7 +19,8 @@ demo: provision-core
 	$(BIN)/serving-chaos run $(SCENARIO) --backend process --report-dir $(REPORT_DIR)
 
 # Every tier on two workers, but for the tests marked exclusive (a capacity search, incidents
-# whose two configurations already run side by side), which then run alone.
+# whose two configurations already run side by side, property-based runs that must keep a tight
+# schedule), which then run alone.
 test: provision lint types
 	$(BIN)/python -m pytest -n 2 tests/unit tests/plugin --durations=10
 	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not exclusive" tests/integration suites --durations=25
