@@ -234,15 +234,12 @@ def responses_chart(data: Mapping[str, Any]) -> Figure:
         )
         for name in order + failures
     )
-    x_range = _x_range(data)
-    return Chart(
+    return _on_timeline(
+        data,
         key="responses",
         title="Responses per second, by status class and failure class",
-        x_title=TIME,
         y_title="responses per second (resp/s)",
         series=series,
-        x_range=x_range,
-        bands=_bands(data, x_range[1]),
         stacked=True,
         note="Stacked: OK at the bottom, then status classes, then requests that got no answer.",
     )
@@ -285,15 +282,12 @@ def concurrency_chart(data: Mapping[str, Any]) -> Figure:
             "Queue depth, in flight and provisioned concurrency",
             "the endpoint exposed no queue depth, in-flight or provisioned-concurrency gauges",
         )
-    x_range = _x_range(data)
-    return Chart(
+    return _on_timeline(
+        data,
         key="concurrency",
         title="Queue depth, in flight and provisioned concurrency",
-        x_title=TIME,
         y_title="requests or units (count)",
         series=series,
-        x_range=x_range,
-        bands=_bands(data, x_range[1]),
         note="Each second's highest reading of the endpoint's gauges, held as steps.",
     )
 
@@ -333,15 +327,12 @@ def dependencies_chart(data: Mapping[str, Any]) -> Figure:
             "Dependency calls per second",
             "no per-second dependency calls, retries or cache counts were recorded",
         )
-    x_range = _x_range(data)
-    return Chart(
+    return _on_timeline(
+        data,
         key="dependencies",
         title="Dependency calls per second by status, with the endpoint's retries and cache",
-        x_title=TIME,
         y_title="calls or events per second (1/s)",
         series=tuple(series),
-        x_range=x_range,
-        bands=_bands(data, x_range[1]),
         note="Dependency calls as each stub counted them; dashed lines are the endpoint's own "
         "counters.",
     )
@@ -462,6 +453,34 @@ def lag_chart(data: Mapping[str, Any]) -> Figure:
     )
 
 
+def _on_timeline(
+    data: Mapping[str, Any],
+    *,
+    key: str,
+    title: str,
+    y_title: str,
+    series: tuple[Series, ...],
+    note: str,
+    rules: tuple[Rule, ...] = (),
+    stacked: bool = False,
+) -> Chart:
+    """A chart over the run's seconds: the time axis over the run's span, the fault windows
+    shaded on it."""
+    x_range = _x_range(data)
+    return Chart(
+        key=key,
+        title=title,
+        x_title=TIME,
+        y_title=y_title,
+        series=series,
+        x_range=x_range,
+        bands=_bands(data, x_range[1]),
+        rules=rules,
+        stacked=stacked,
+        note=note,
+    )
+
+
 def _stream_budget_name(which: str) -> Callable[[str], str | None]:
     """``ttft_p99_ms`` -> ``ttft p99`` for the budgets on ``which`` (ttft or itl); None for
     any other metric."""
@@ -491,15 +510,12 @@ def _stream_chart(
     if not series:
         reason = "no stream got its first token" if key == "ttft" else "no stream got two tokens"
         return Absent(key, title, reason)
-    x_range = _x_range(data)
-    return Chart(
+    return _on_timeline(
+        data,
         key=key,
         title=title,
-        x_title=TIME,
         y_title=f"{what} (ms)",
         series=series,
-        x_range=x_range,
-        bands=_bands(data, x_range[1]),
         rules=_limit_rules(data, colors, _stream_budget_name(key)),
         note=f"Each stream counted in the second it was due to start. Dashed lines are the "
         f"{key.upper()} budgets, each over the phase it is judged on.",
@@ -528,15 +544,12 @@ def tokens_chart(data: Mapping[str, Any]) -> Figure:
     )
     if not any(v for one in series for v in one.values()):
         return Absent("tokens", title, "no stream received a token")
-    x_range = _x_range(data)
-    return Chart(
+    return _on_timeline(
+        data,
         key="tokens",
         title=title,
-        x_title=TIME,
         y_title="tokens per second (tokens/s)",
         series=series,
-        x_range=x_range,
-        bands=_bands(data, x_range[1]),
         note="Received: the tokens of the streams due to start in each second, so a slow "
         "stream's tokens count in the second it began. Generated: the endpoint's own counter, "
         "in the second it counted them; more generated than received is work no caller got.",
@@ -565,15 +578,12 @@ def sequences_chart(data: Mapping[str, Any]) -> Figure:
             "the endpoint exposed no running or waiting sequences (the reference endpoint "
             "does in its LLM mode)",
         )
-    x_range = _x_range(data)
-    return Chart(
+    return _on_timeline(
+        data,
         key="sequences",
         title=title,
-        x_title=TIME,
         y_title="sequences (count)",
         series=series,
-        x_range=x_range,
-        bands=_bands(data, x_range[1]),
         note="Each second's highest reading of the endpoint's gauges, held as steps. Waiting "
         "sequences wait for a free sequence or for room in the KV cache; they are the queue "
         "depth above.",
@@ -586,15 +596,12 @@ def kv_cache_chart(data: Mapping[str, Any]) -> Figure:
     series = _shown([Series("KV cache used", GREEN, "tokens", points, step=True)])
     if not series:
         return Absent("kv_cache", title, "the endpoint exposed no KV cache gauge")
-    x_range = _x_range(data)
-    return Chart(
+    return _on_timeline(
+        data,
         key="kv_cache",
         title=title,
-        x_title=TIME,
         y_title="KV cache used (tokens)",
         series=series,
-        x_range=x_range,
-        bands=_bands(data, x_range[1]),
         note="Each second's highest reading, held as steps: a flat top is a full cache, and new "
         "sequences wait for room.",
     )
