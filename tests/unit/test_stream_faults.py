@@ -12,7 +12,7 @@ from faults.http import StreamFault, fault_from_json, fault_to_json
 from harness.errors import ScenarioError
 from harness.scenario import parse_scenario
 from harness.servers.front.streams import StreamBreaker
-from harness.servers.httpfaults.events import EventSplitter, spoil
+from harness.servers.httpfaults.events import EventEnds, EventSplitter, spoil
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 
@@ -103,7 +103,7 @@ def test_a_stream_fault_aims_at_the_endpoint_or_a_dependency_that_can_stream() -
 
 
 def test_events_are_cut_whole_and_the_closing_framing_gives_itself_up() -> None:
-    splitter = EventSplitter()
+    splitter = EventSplitter(EventEnds(chunked=True))
     body = ANSWER[len(HEAD) :]
 
     found = splitter.events(body[:30]) + splitter.events(body[30:])
@@ -121,3 +121,116 @@ def test_a_spoilt_event_keeps_its_length_and_no_longer_parses() -> None:
     assert len(spoilt) == len(event)
     assert spoilt.startswith(b"data: !")
     assert spoil(b"\r\n") == b"\r\n"
+
+
+# Events as servers write them: a few lines each (data, comments, ids), every line ended with
+# the stream's one line end; sse-starlette writes \r\n, most servers \n.
+_LINE = st.text(st.characters(codec="ascii", exclude_characters="\r\n"), min_size=1, max_size=12)
+_EVENT = st.lists(_LINE, min_size=1, max_size=3)
+
+
+def _encode(events: list[list[str]], newline: str) -> tuple[bytes, list[int]]:
+    """The stream's bytes and where each event ends in them."""
+    body, ends = b"", []
+    for lines in events:
+        body += "".join(line + newline for line in lines).encode() + newline.encode()
+        ends.append(len(body))
+    return body, ends
+
+
+def _chunked(body: bytes, sizes: list[int]) -> tuple[bytes, list[int]]:
+    """``body`` in chunks of ``sizes`` (the rest in one), with the last chunk, and where each
+    body byte lands in the raw bytes."""
+    raw, at = b"", 0
+    where: list[int] = []
+    for size in [*sizes, len(body)]:
+        piece = body[at : at + size]
+        if not piece:
+            continue
+        raw += f"{len(piece):x}\r\n".encode()
+        where.extend(range(len(raw), len(raw) + len(piece)))
+        raw += piece + b"\r\n"
+        at += len(piece)
+    return raw + b"0\r\n\r\n", where
+
+
+def _feed(ends: EventEnds, raw: bytes, cuts: list[int], limit: int | None = None) -> list[int]:
+    found, at = [], 0
+    for cut in [*sorted(set(cuts)), len(raw)]:
+        piece = raw[at : max(cut, at)]
+        found += [at + offset for offset in ends.feed(piece)]
+        at = max(cut, at)
+    return found
+
+
+@given(
+    events=st.lists(_EVENT, min_size=1, max_size=6),
+    newline=st.sampled_from(["\n", "\r\n", "\r"]),
+    cuts=st.lists(st.integers(0, 400), max_size=8),
+)
+def test_events_end_at_their_blank_line_whatever_line_end_and_reads(
+    events: list[list[str]], newline: str, cuts: list[int]
+) -> None:
+    body, ends = _encode(events, newline)
+    # A blank line of a lone \r ends its event once the next byte says it is not a \r\n: the
+    # stream's last event waits.
+    expected = ends if newline != "\r" else ends[:-1]
+
+    found = _feed(EventEnds(), body, cuts)
+
+    assert found == expected
+
+
+@given(
+    events=st.lists(_EVENT, min_size=1, max_size=6),
+    newline=st.sampled_from(["\n", "\r\n"]),
+    sizes=st.lists(st.integers(1, 40), max_size=8),
+    cuts=st.lists(st.integers(0, 600), max_size=8),
+)
+def test_in_raw_chunks_events_end_past_their_blank_line_and_framing_is_skipped(
+    events: list[list[str]], newline: str, sizes: list[int], cuts: list[int]
+) -> None:
+    body, ends = _encode(events, newline)
+    raw, where = _chunked(body, sizes)
+
+    found = _feed(EventEnds(chunked=True), raw, cuts)
+
+    assert found == [where[end - 1] + 1 for end in ends]
+
+
+@given(
+    events=st.lists(_EVENT, min_size=2, max_size=6),
+    sizes=st.lists(st.integers(1, 40), max_size=8),
+    cuts=st.lists(st.integers(0, 600), max_size=8),
+)
+def test_a_reader_stopped_at_its_limit_carries_on_from_there(
+    events: list[list[str]], sizes: list[int], cuts: list[int]
+) -> None:
+    body, ends = _encode(events, "\r\n")
+    raw, where = _chunked(body, sizes)
+    reader = EventEnds(chunked=True)
+
+    first = reader.feed(raw, limit=1)
+    rest = raw[first[0] :]
+    splitter = EventSplitter(reader)
+    found = [piece for at in range(0, len(rest), 7) for piece in splitter.events(rest[at : at + 7])]
+
+    assert first == [where[ends[0] - 1] + 1]
+    assert len(found) == len(events) - 1
+    assert b"".join(found) + splitter.framing() == rest
+
+
+def test_sse_starlette_style_answers_trip_after_their_nth_event() -> None:
+    events = [b'data: {"n": %d}\r\n\r\n' % n for n in range(4)]
+    answer = HEAD + b"".join(_chunk(event) for event in events) + b"0\r\n\r\n"
+
+    out, rest, tripped = _run(StreamFault(action="cut", after_events=2), answer, [])
+
+    assert tripped
+    assert out == HEAD + _chunk(events[0]) + _chunk(events[1])[:-2]
+    assert rest.startswith(b"\r\n")
+    assert out + rest == answer
+
+
+def test_blank_lines_that_end_no_event_are_not_counted() -> None:
+    assert EventEnds().feed(b"\n\r\n\ndata: x\n\n\n\n: ping\n\n") == [13, 23]

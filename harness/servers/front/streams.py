@@ -4,19 +4,22 @@ missing end, a slowdown or a spoilt event begins. (The bytes after that are cut 
 events, to let out one at a time or to spoil one, by ``httpfaults.events``, which the stubs
 share.)
 
-Events end with a blank line (``\\n\\n``); under chunked framing the chunk-size lines hold no
-blank line, so counting them in the raw body counts events. An answer whose head does not say
-``text/event-stream`` passes untouched.
+Events end with a blank line, whichever line ends the server writes; under chunked framing the
+chunks' size lines are skipped (``httpfaults.events.EventEnds``). An answer whose head does not
+say ``text/event-stream`` passes untouched.
 """
 
 from __future__ import annotations
 
+import re
+
 from faults.http import StreamFault
-from harness.servers.httpfaults.events import DONE, EVENT_END
+from harness.servers.httpfaults.events import DONE, EventEnds, EventSplitter
 
 __all__ = ["StreamBreaker"]
 
 _HEAD_END = b"\r\n\r\n"
+_CHUNKED = re.compile(rb"\r\ntransfer-encoding:[^\r\n]*chunked", re.IGNORECASE)
 
 
 class StreamBreaker:
@@ -30,7 +33,8 @@ class StreamBreaker:
         self._stream: bool | None = None
         self._head = b""
         self._events = 0
-        # The last bytes seen, so a separator split across two reads is still found.
+        self._ends = EventEnds()
+        # The last bytes seen, so a ``data: [DONE]`` split across two reads is still found.
         self._tail = b""
 
     def split(self, data: bytes) -> tuple[bytes, bytes]:
@@ -44,6 +48,7 @@ class StreamBreaker:
                 return data, b""
             head, body = self._head[: end + 4], self._head[end + 4 :]
             self._stream = b"text/event-stream" in head.lower()
+            self._ends = EventEnds(chunked=_CHUNKED.search(head) is not None)
             self._head = b""
             if not self._stream:
                 return data, b""
@@ -60,10 +65,13 @@ class StreamBreaker:
             return self._before_done(data)
         at = self._after_events(data)
         if at is None:
-            self._tail = (self._tail + data)[-len(EVENT_END) :]
             return data, b""
         self.tripped = True
         return data[:at], data[at:]
+
+    def splitter(self) -> EventSplitter:
+        """Cuts the rest into whole events, reading on from where the fault tripped."""
+        return EventSplitter(self._ends)
 
     def _before_done(self, data: bytes) -> tuple[bytes, bytes]:
         """Everything before ``data: [DONE]``; bytes that may be its beginning are held back
@@ -81,18 +89,9 @@ class StreamBreaker:
 
     def _after_events(self, data: bytes) -> int | None:
         """Where in ``data`` the ``after_events``-th event ends, or None when not in it."""
-        tail = self._tail
-        seen = tail + data
-        wanted = self.fault.after_events
-        if self._events >= wanted:
+        wanted = self.fault.after_events - self._events
+        if wanted <= 0:
             return 0
-        start = 0
-        while (found := seen.find(EVENT_END, start)) >= 0:
-            start = found + len(EVENT_END)
-            if start <= len(tail):
-                # Ended within the bytes already passed: counted then.
-                continue
-            self._events += 1
-            if self._events >= wanted:
-                return start - len(tail)
-        return None
+        ends = self._ends.feed(data, limit=wanted)
+        self._events += len(ends)
+        return ends[-1] if len(ends) == wanted else None

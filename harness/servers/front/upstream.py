@@ -156,7 +156,7 @@ class UpstreamSide(asyncio.Protocol):
             self.abort()
             return
         if breaker.fault.action in ("slow", "malformed"):
-            self._events = EventSplitter()
+            self._events = breaker.splitter()
             self._spoil = breaker.fault.action == "malformed"
             self._every_s = 1.0 / breaker.fault.events_per_s if not self._spoil else 0.0
             self._pace(call, rest)
