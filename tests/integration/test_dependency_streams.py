@@ -244,9 +244,17 @@ def test_a_proxy_stub_breaks_a_real_servers_stream_and_passes_other_answers_unto
         if "event-stream" in e["response"]["headers"]["Content-Type"]
     ]
     assert len(streamed) == 5  # before, stalled, slowed, spoilt (it still ended) and after
+    # Each event kept with when it came: the endpoint's 20 ms per token.
+    came = streamed[0]["response"]["events_ms"]
+    assert len(came) == 10
+    recorded_gap = statistics.median(b - a for a, b in itertools.pairwise(came[:-1]))
+    assert recorded_gap == pytest.approx(20, rel=0.15)
     with stub(tmp_path, "llm-replay") as url:
         _control(url, "PUT", "/_chaos/spec", {"kind": "replay", "exchanges": streamed[:1]})
-        _whole(read(url, ask), 10)
+        replayed = read(url, ask)
+        _whole(replayed, 10)
+        # Sent again at the pace it came, not all at once.
+        assert statistics.median(replayed.gaps_ms) == pytest.approx(recorded_gap, rel=0.15)
         with fault(url, action="cut", after_events=AFTER):
             cut = read(url, ask)
         assert (cut.ended, len(cut.events)) == ("cut", AFTER)

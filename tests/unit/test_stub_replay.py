@@ -127,6 +127,61 @@ def test_recording_json_round_trips_any_bytes(exchanges: list[Exchange]) -> None
     assert exchanges_from_json(doc["exchanges"]) == tuple(exchanges)
 
 
+_STREAM = b'data: {"n": 1}\n\ndata: {"n": 2}\r\n\r\ndata: [DONE]\n\n'
+
+
+def _streamed(times: list[Any]) -> dict[str, Any]:
+    return {
+        "exchanges": [
+            {
+                "request": {"method": "POST", "path": "/v1/chat/completions"},
+                "response": {
+                    "status": 200,
+                    "headers": {"Content-Type": "text/event-stream"},
+                    "body": _STREAM.decode(),
+                    "events_ms": times,
+                },
+            }
+        ]
+    }
+
+
+def test_a_streams_event_times_round_trip_and_count_one_per_event(tmp_path: Path) -> None:
+    path = tmp_path / "rec.json"
+    path.write_text(json.dumps(_streamed([0, 20.5, 20.5])))
+
+    (exchange,) = read_recording(path)
+
+    assert exchange.response.events_ms == (0.0, 20.5, 20.5)
+    assert recording_to_json("http://api", [exchange])["exchanges"][0]["response"]["events_ms"] == [
+        0,
+        20.5,
+        20.5,
+    ]
+    # An answer without times writes none.
+    plain = _exchange("GET", "/", b"", b"{}")
+    assert "events_ms" not in recording_to_json("http://api", [plain])["exchanges"][0]["response"]
+
+
+@pytest.mark.parametrize(
+    ("times", "message"),
+    [
+        ([0, 20], "expected 3 times, one per event of the body, but got 2"),
+        ([0, -1, 5], "expected a time in ms >= 0 but got -1"),
+        ([0, 30, 20], "expected times in order but got 20 after 30"),
+        ([0, "a", 5], "expected a time in ms >= 0 but got 'a'"),
+        ({"a": 1}, "expected a list of times in ms, one per event"),
+    ],
+)
+def test_bad_event_times_say_what_a_stream_needs(times: Any, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "rec.json"
+    path.write_text(json.dumps(_streamed(times)))
+    with pytest.raises(StubSpecError) as caught:
+        read_recording(path)
+    assert caught.value.field.startswith("exchanges[0].response.events_ms")
+    assert message in caught.value.message
+
+
 def test_recording_file_round_trip_keeps_text_as_text(tmp_path: Path) -> None:
     exchanges = [
         _exchange("POST", "/v1?x=1", '{"q": "é"}'.encode(), b'{"a": 1}', 41.5),

@@ -95,10 +95,11 @@ class ProxyServed:
         except _ERRORS as exc:
             return self._unreachable(exc)
         answer_headers = _end_to_end(answer.headers.items())
-        latency_ms = (loop.time() - started) * 1000.0
+        headed = loop.time()
+        latency_ms = (headed - started) * 1000.0
         if is_event_stream(answer.headers) and "Content-Encoding" not in answer.headers:
             return EventStream(
-                self._relay(answer, sent, latency_ms),
+                self._relay(answer, sent, latency_ms, headed),
                 status=answer.status,
                 reason=answer.reason,
                 headers=answer_headers,
@@ -119,19 +120,28 @@ class ProxyServed:
         )
 
     async def _relay(
-        self, answer: aiohttp.ClientResponse, sent: RecordedRequest, latency_ms: float
+        self,
+        answer: aiohttp.ClientResponse,
+        sent: RecordedRequest,
+        latency_ms: float,
+        headed: float,
     ) -> AsyncGenerator[bytes, None]:
-        """The events of an event-stream answer as they arrive; the answer is let go however
-        the relay ends, and kept (when recording) once it arrived whole."""
+        """The events of an event-stream answer as they arrive (its head came at the loop's
+        time ``headed``); the answer is let go however the relay ends, and kept (when
+        recording) with when each event came, once it arrived whole."""
+        loop = asyncio.get_running_loop()
         splitter = EventSplitter()
         received: list[bytes] = []
+        came_ms: list[float] = []
         whole = False
         try:
             async for data in answer.content.iter_any():
                 received.append(data)
                 for event in splitter.events(data):
+                    came_ms.append((loop.time() - headed) * 1000.0)
                     yield event
             if rest := splitter.remainder():
+                came_ms.append((loop.time() - headed) * 1000.0)
                 yield rest
             whole = True
         except _ERRORS as exc:
@@ -146,7 +156,7 @@ class ProxyServed:
                 # Not read to its end: the connection cannot carry another call.
                 answer.close()
         headers = _end_to_end(answer.headers.items())
-        self._keep(sent, answer, headers, b"".join(received), latency_ms)
+        self._keep(sent, answer, headers, b"".join(received), latency_ms, tuple(came_ms))
 
     def _keep(
         self,
@@ -155,15 +165,11 @@ class ProxyServed:
         headers: list[tuple[str, str]],
         payload: bytes,
         latency_ms: float,
+        events_ms: tuple[float, ...] = (),
     ) -> None:
         if self.spec.record:
-            self.exchanges.append(
-                Exchange(
-                    sent,
-                    RecordedResponse(answer.status, joined_headers(headers), payload),
-                    latency_ms,
-                )
-            )
+            recorded = RecordedResponse(answer.status, joined_headers(headers), payload, events_ms)
+            self.exchanges.append(Exchange(sent, recorded, latency_ms))
 
     def _unreachable(self, exc: BaseException) -> web.Response:
         cause = str(exc) or type(exc).__name__

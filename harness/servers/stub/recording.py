@@ -7,7 +7,10 @@
                     "latency_ms": 41.7}, ...]}
 
 Bodies are UTF-8 text under ``body``, or base64 under ``body_base64`` when they are not UTF-8.
-Header names keep their case; a name sent twice is kept once, its values joined by ", ".
+Header names keep their case; a name sent twice is kept once, its values joined by ", ". An
+event-stream answer also keeps when each of its events came, in ms after its head, under the
+response's ``events_ms`` (one time per event of the body, whatever follows the last one
+counted as one more); a replay sends its events at those times.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.servers.httpfaults.events import EventSplitter
 from harness.servers.stub import fields as f
 from harness.servers.stub.fields import StubSpecError
 
@@ -34,12 +38,13 @@ __all__ = [
     "joined_headers",
     "read_recording",
     "recording_to_json",
+    "stream_pieces",
     "write_recording",
 ]
 
 RECORDING_VERSION = 1
 _REQUEST_FIELDS = frozenset({"method", "path", "headers", "body", "body_base64"})
-_RESPONSE_FIELDS = frozenset({"status", "headers", "body", "body_base64"})
+_RESPONSE_FIELDS = frozenset({"status", "headers", "body", "body_base64", "events_ms"})
 _EXCHANGE_FIELDS = frozenset({"request", "response", "latency_ms"})
 
 Headers = tuple[tuple[str, str], ...]
@@ -58,6 +63,9 @@ class RecordedResponse:
     status: int
     headers: Headers = ()
     body: bytes = b""
+    # An event stream's: when each of :func:`stream_pieces` of the body came, in ms after the
+    # head; empty when not known (an answer that is not a stream, an older recording).
+    events_ms: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +75,16 @@ class Exchange:
     request: RecordedRequest
     response: RecordedResponse
     latency_ms: float
+
+
+def stream_pieces(body: bytes) -> list[bytes]:
+    """An event-stream body as a proxy passes it on and a replay sends it back: its events,
+    then whatever follows the last one."""
+    splitter = EventSplitter()
+    pieces = splitter.events(body)
+    if rest := splitter.remainder():
+        pieces.append(rest)
+    return pieces
 
 
 def joined_headers(pairs: Iterable[tuple[str, str]]) -> Headers:
@@ -79,6 +97,13 @@ def joined_headers(pairs: Iterable[tuple[str, str]]) -> Headers:
 
 def exchange_to_json(exchange: Exchange) -> dict[str, Any]:
     request, response = exchange.request, exchange.response
+    answer: dict[str, Any] = {
+        "status": response.status,
+        "headers": dict(response.headers),
+        **_body_to_json(response.body),
+    }
+    if response.events_ms:
+        answer["events_ms"] = [round(ms, 3) for ms in response.events_ms]
     return {
         "request": {
             "method": request.method,
@@ -86,11 +111,7 @@ def exchange_to_json(exchange: Exchange) -> dict[str, Any]:
             "headers": dict(request.headers),
             **_body_to_json(request.body),
         },
-        "response": {
-            "status": response.status,
-            "headers": dict(response.headers),
-            **_body_to_json(response.body),
-        },
+        "response": answer,
         "latency_ms": exchange.latency_ms,
     }
 
@@ -113,10 +134,12 @@ def exchange_from_json(value: object, where: str) -> Exchange:
     here = f.at(where, "response")
     response = f.mapping(doc["response"], here, "a response {status, headers, body}")
     f.known(response, _RESPONSE_FIELDS, here)
+    body = _body(response, here)
     recorded_response = RecordedResponse(
         status=f.integer(response, "status", here, low=100, high=599),
         headers=_headers(response, here),
-        body=_body(response, here),
+        body=body,
+        events_ms=_events_ms(response, here, body),
     )
     latency = f.number(doc, "latency_ms", where) if "latency_ms" in doc else 0.0
     return Exchange(recorded_request, recorded_response, latency)
@@ -193,6 +216,31 @@ def _body(doc: Mapping[str, Any], where: str) -> bytes:
     if "body" in doc:
         return f.text(doc, "body", where).encode("utf-8")
     return b""
+
+
+def _events_ms(doc: Mapping[str, Any], where: str, body: bytes) -> tuple[float, ...]:
+    if "events_ms" not in doc:
+        return ()
+    here = f.at(where, "events_ms")
+    times = f.sequence(doc["events_ms"], here, "a list of times in ms, one per event")
+    found: list[float] = []
+    for index, value in enumerate(times):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise StubSpecError(
+                f.at(here, index), f"expected a time in ms >= 0 but got {f.found(value)}"
+            )
+        if found and value < found[-1]:
+            raise StubSpecError(
+                f.at(here, index),
+                f"expected times in order but got {value:g} after {found[-1]:g}",
+            )
+        found.append(float(value))
+    events = len(stream_pieces(body))
+    if len(found) != events:
+        raise StubSpecError(
+            here, f"expected {events} times, one per event of the body, but got {len(found)}"
+        )
+    return tuple(found)
 
 
 def _path(doc: Mapping[str, Any], where: str) -> str:

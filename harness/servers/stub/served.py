@@ -16,9 +16,9 @@ from multidict import CIMultiDict
 
 from harness.servers.httpfaults.aiohttp_layer import Respond
 from harness.servers.httpfaults.event_stream import EventStream
-from harness.servers.httpfaults.events import EventSplitter, is_event_stream
+from harness.servers.httpfaults.events import is_event_stream
 from harness.servers.stub.features import features_for
-from harness.servers.stub.recording import Exchange
+from harness.servers.stub.recording import Exchange, RecordedResponse, stream_pieces
 from harness.servers.stub.replay import Replayer
 from harness.servers.stub.route_stream import paced
 from harness.servers.stub.routes import Call, Route, first_match
@@ -166,20 +166,23 @@ class ReplayServed:
                 (name, value) for name, value in answer.headers if name.lower() not in _NOT_REPLAYED
             )
             if is_event_stream(headers) and "Content-Encoding" not in headers:
-                # A recorded stream is answered as a stream (all its events at once), so stream
+                # A recorded stream is answered as a stream, each event when it came, so stream
                 # faults break it as they would the real one.
-                return EventStream(
-                    _all_of(answer.body), status=answer.status, headers=headers.items()
-                )
+                return EventStream(_replayed(answer), status=answer.status, headers=headers.items())
             return web.Response(status=answer.status, headers=headers, body=answer.body)
 
         return respond
 
 
-async def _all_of(body: bytes) -> AsyncGenerator[bytes, None]:
-    """The events of a whole event-stream body, and whatever follows the last one."""
-    splitter = EventSplitter()
-    for event in splitter.events(body):
-        yield event
-    if rest := splitter.remainder():
-        yield rest
+async def _replayed(answer: RecordedResponse) -> AsyncGenerator[bytes, None]:
+    """The events of a recorded event-stream answer (and whatever follows the last one), each
+    as long after the head as it came then; all at once when the recording has no times."""
+    pieces = stream_pieces(answer.body)
+    times = answer.events_ms or (0.0,) * len(pieces)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for piece, at_ms in zip(pieces, times, strict=True):
+        wait = start + at_ms / 1000.0 - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        yield piece
