@@ -30,7 +30,9 @@ _MIN_SLEEP_S = 0.001
 def _failure_name(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return "timeout"
-    if isinstance(exc, aiohttp.ClientConnectionError):
+    # A body broken off part way (ClientPayloadError) is a connection failure too, as the
+    # other engines name it.
+    if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError):
         return "connection"
     return type(exc).__name__
 
