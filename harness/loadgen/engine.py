@@ -9,13 +9,15 @@ its request body and of the response body it got (None when there was no respons
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from harness.errors import UsageError
+from harness.loadgen.native_support import INSTALL_HINT, native_available, unsupported
 from harness.loadgen.payloads import AcceptAny, BodySource, FixedBody, Validator
-from harness.loadgen.shapes import Shape
+from harness.loadgen.shapes import Shape, peak_rate
 from harness.loadgen.streams import StreamArrays, StreamSlo, StreamTimes
 
 __all__ = [
@@ -24,10 +26,12 @@ __all__ = [
     "SELF_PACED",
     "STREAM_ENGINES",
     "Plan",
+    "SecondTick",
     "Sink",
     "StreamSink",
     "StreamsTo",
     "Target",
+    "connections_ahead",
     "stream_recording",
     "stream_sink",
 ]
@@ -162,8 +166,6 @@ class Plan:
                 f"but got engine={self.engine!r}: it reads each answer whole"
             )
         if self.engine == "native":
-            from harness.loadgen.native import INSTALL_HINT, native_available, unsupported
-
             reason = unsupported(self.target) if native_available() else INSTALL_HINT
             if reason is not None:
                 raise UsageError(reason)
@@ -178,3 +180,17 @@ class Plan:
             return self.max_inflight
         share = rate / self.workers
         return max(int(share * self.target.timeout_s) + 1, self.target.max_connections, 1)
+
+
+# Told once per whole second of the run: which second ended and how many requests are in flight.
+SecondTick = Callable[[int, int], None]
+
+
+def connections_ahead(plan: Plan) -> int:
+    """Connections worth opening before the first request: the users of a closed loop, or what
+    the peak rate keeps busy if answers took 10 ms (at least a few). Opening them mid-run is
+    what hurts: a short hiccup on either side leaves no connection free, each late request then
+    opens one, which costs more time, and the generator falls further behind."""
+    if not plan.open_loop:
+        return len(range(plan.worker, plan.concurrency or 1, plan.workers))
+    return max(4, math.ceil(peak_rate(plan.shape) / plan.workers * 0.010))

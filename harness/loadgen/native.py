@@ -22,24 +22,25 @@ from __future__ import annotations
 import threading
 import time
 from itertools import islice
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from harness.errors import ChaosError, UsageError
+from harness.loadgen import native_support
 from harness.loadgen.batch import Batch, Recording
-from harness.loadgen.engine import Plan, Sink, Target, stream_recording
+from harness.loadgen.engine import (
+    Plan,
+    SecondTick,
+    Sink,
+    Target,
+    connections_ahead,
+    stream_recording,
+)
 from harness.loadgen.histograms import Floats, Ints
 from harness.loadgen.http1 import BODY_METHODS, request_start, resolve
-from harness.loadgen.pacing import SecondTick, connections_ahead
-from harness.loadgen.payloads import (
-    AcceptAny,
-    FixedBody,
-    PredictionsPerRecord,
-    RecordsBody,
-    SampleBodies,
-)
+from harness.loadgen.native_support import INSTALL_HINT, unsupported
+from harness.loadgen.payloads import FixedBody, PredictionsPerRecord, RecordsBody, SampleBodies
 from harness.loadgen.shapes import peak_rate
 from harness.loadgen.stats import GeneratorStats
 from harness.loadgen.streams import StreamArrays, StreamSlo
@@ -47,19 +48,8 @@ from harness.loadgen.streams import StreamArrays, StreamSlo
 if TYPE_CHECKING:
     from serving_chaos_native import Engine
 
-_native: ModuleType | None
-try:
-    import serving_chaos_native as _native
-except ImportError:  # pragma: no cover - depends on the machine
-    _native = None
+__all__ = ["run_native"]
 
-__all__ = ["INSTALL_HINT", "native_available", "run_native", "unsupported"]
-
-INSTALL_HINT = (
-    "the native engine is not installed: `make provision` builds it where Rust's cargo is "
-    "installed (https://rustup.rs), or run `pip install ./native` in a checkout; "
-    "--engine http1 needs nothing more"
-)
 # How often outcomes are taken from the loop and recorded, and the schedule topped up: recording
 # costs most per call, not per request (every 5 ms took 36 us of this thread per request at
 # 5,000 req/s, every 50 ms 6.5 us), and the loop's thread never waits for it.
@@ -72,21 +62,6 @@ _CHUNK = 8192
 # A second is ticked this long after it ends, once the loop has handed over its outcomes (it
 # does every 10 ms).
 _TICK_GRACE_S = 0.02
-
-
-def native_available() -> bool:
-    return _native is not None
-
-
-def unsupported(target: Target) -> str | None:
-    """Why the native engine cannot send ``target``'s requests, or None when it can."""
-    if not target.url.startswith("http://"):
-        return f"expected an http:// URL for the native engine but got {target.url!r}"
-    if not isinstance(target.body, FixedBody | SampleBodies | RecordsBody):
-        return f"the native engine cannot make bodies of {type(target.body).__name__}"
-    if not isinstance(target.validator, AcceptAny | PredictionsPerRecord):
-        return f"the native engine cannot check answers with {type(target.validator).__name__}"
-    return None
 
 
 def run_native(
@@ -131,7 +106,8 @@ def run_native(
 
 
 def _engine(plan: Plan, t0: float) -> Engine:
-    if _native is None:
+    native = native_support.NATIVE
+    if native is None:
         raise UsageError(INSTALL_HINT)
     target = plan.target
     reason = unsupported(target)
@@ -148,7 +124,7 @@ def _engine(plan: Plan, t0: float) -> Engine:
                 f"connections={target.max_connections}"
             )
         pacing = {"users": users, "first": plan.worker, "step": plan.workers}
-    engine: Engine = _native.Engine(
+    engine: Engine = native.Engine(
         address=address[0],
         port=address[1],
         start_line=request_start(target),
@@ -238,7 +214,7 @@ def _hand_over(
             np.frombuffer(sent, np.float64),
             np.frombuffer(done, np.float64),
             statuses,
-            _native.FAILURES if _native is not None else (),
+            native_support.failure_names(),
             np.frombuffer(request, np.int64),
             np.frombuffer(response, np.int64),
         )

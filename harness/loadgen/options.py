@@ -195,6 +195,6 @@ def engine_for(engine: str, url: str, *, stream: bool = False) -> str:
         return engine
     if not url.startswith("http://"):
         return "aiohttp"
-    from harness.loadgen.native import native_available
+    from harness.loadgen.native_support import native_available
 
     return "native" if native_available() else "http1"

@@ -10,7 +10,6 @@ that a burst of answers can never hold up the next send.
 from __future__ import annotations
 
 import gc
-import math
 import threading
 import time
 from array import array
@@ -22,7 +21,7 @@ import numpy as np
 
 from harness.errors import UsageError
 from harness.loadgen.batch import Batch
-from harness.loadgen.engine import Plan, Sink
+from harness.loadgen.engine import Plan, SecondTick, Sink, connections_ahead
 from harness.loadgen.recorder import Recorder
 from harness.loadgen.shapes import peak_rate, take_share
 from harness.loadgen.stats import GeneratorStats
@@ -33,8 +32,6 @@ __all__ = [
     "MAX_IDLE_S",
     "NEVER",
     "EventLoop",
-    "SecondTick",
-    "connections_ahead",
     "run_paced",
     "run_recorded",
 ]
@@ -45,9 +42,6 @@ MAX_IDLE_S = 0.05
 
 # Lags are recorded into the generator's histogram this many at a time, with numpy.
 LAG_BATCH = 4096
-
-# Told once per whole second of the run: which second ended and how many requests are in flight.
-SecondTick = Callable[[int, int], None]
 
 
 class EventLoop(Protocol):
@@ -145,16 +139,6 @@ def run_recorded(
         return run_paced(plan, batch, t0, flushed, stop)
     finally:
         batch.flush()
-
-
-def connections_ahead(plan: Plan) -> int:
-    """Connections worth opening before the first request: the users of a closed loop, or what
-    the peak rate keeps busy if answers took 10 ms (at least a few). Opening them mid-run is
-    what hurts: a short hiccup on either side leaves no connection free, each late request then
-    opens one, which costs more time, and the generator falls further behind."""
-    if not plan.open_loop:
-        return len(range(plan.worker, plan.concurrency or 1, plan.workers))
-    return max(4, math.ceil(peak_rate(plan.shape) / plan.workers * 0.010))
 
 
 class _Ticker:

@@ -16,26 +16,17 @@ from aiohttp import web
 
 from harness.errors import UsageError
 from harness.loadgen import Constant, Plan, PredictionsPerRecord, RecordsBody, Target
-from harness.loadgen.curl import curl_available
 from harness.loadgen.histograms import Tally
-from harness.loadgen.native import native_available
 from harness.loadgen.pacing import run_paced
 from harness.loadgen.recorder import Recorder
 from harness.loadgen.stats import GeneratorStats
+from tests.engines import engines
 from tests.threaded_server import serve_in_thread
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("curl", marks=pytest.mark.skipif(not curl_available(), reason="needs pycurl")),
-        "http1",
-        pytest.param(
-            "native", marks=pytest.mark.skipif(not native_available(), reason="not built")
-        ),
-    ]
-)
+@pytest.fixture(params=engines("curl", "http1", "native"))
 def engine(request: pytest.FixtureRequest) -> str:
     name: str = request.param
     return name

@@ -16,10 +16,10 @@ from aiohttp import web
 
 from harness.cli import main
 from harness.loadgen import Constant, Plan, Target, run_plan
-from harness.loadgen.curl import curl_available
-from harness.loadgen.native import native_available
+from harness.loadgen.native_support import native_available
 from harness.loadgen.pacing import run_paced
 from harness.loadgen.recorder import Recorder
+from tests.engines import engines
 from tests.threaded_server import serve_in_thread
 
 pytestmark = pytest.mark.integration
@@ -71,10 +71,7 @@ def _measure(server: Server, engine: str, concurrency: int | None) -> Recorder:
     [
         "aiohttp",
         "http1",
-        pytest.param("curl", marks=pytest.mark.skipif(not curl_available(), reason="needs pycurl")),
-        pytest.param(
-            "native", marks=pytest.mark.skipif(not native_available(), reason="not built")
-        ),
+        *engines("curl", "native"),
     ],
 )
 def test_open_loop_p99_shows_a_stall_that_closed_loop_hides(server: Server, engine: str) -> None:

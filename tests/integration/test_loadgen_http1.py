@@ -16,10 +16,10 @@ import pytest
 from harness.loadgen import Constant, Plan, PredictionsPerRecord, Target
 from harness.loadgen.histograms import Tally
 from harness.loadgen.http1 import reachable_address
-from harness.loadgen.native import native_available
 from harness.loadgen.pacing import run_paced
 from harness.loadgen.recorder import Recorder
 from harness.loadgen.stats import GeneratorStats
+from tests.engines import engines
 
 pytestmark = pytest.mark.integration
 
@@ -28,14 +28,7 @@ Handler = Callable[[socket.socket, int], None]
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
-@pytest.fixture(
-    params=[
-        "http1",
-        pytest.param(
-            "native", marks=pytest.mark.skipif(not native_available(), reason="not built")
-        ),
-    ]
-)
+@pytest.fixture(params=engines("http1", "native"))
 def engine(request: pytest.FixtureRequest) -> str:
     name: str = request.param
     return name

@@ -16,10 +16,10 @@ from aiohttp import web
 from harness.errors import UsageError
 from harness.loadgen import Constant, FixedBody, Plan, Target, run_plan
 from harness.loadgen.engine import STREAM_ENGINES
-from harness.loadgen.native import native_available
 from harness.loadgen.pacing import run_recorded
 from harness.loadgen.recorder import Recorder
 from harness.loadgen.streams import StreamSlo
+from tests.engines import engines
 from tests.threaded_server import serve_in_thread
 
 pytestmark = pytest.mark.integration
@@ -38,15 +38,7 @@ def _event(text: str, finish: str | None = None, usage: int | None = None) -> by
     return b"data: " + json.dumps(chunk).encode() + b"\n\n"
 
 
-@pytest.fixture(
-    params=[
-        "aiohttp",
-        "http1",
-        pytest.param(
-            "native", marks=pytest.mark.skipif(not native_available(), reason="not built")
-        ),
-    ]
-)
+@pytest.fixture(params=engines("aiohttp", "http1", "native"))
 def engine(request: pytest.FixtureRequest) -> str:
     name: str = request.param
     return name

@@ -11,13 +11,13 @@ from dataclasses import replace
 import pytest
 
 from faults import ScheduledFault, Toxic
-from harness.loadgen.native import native_available
 from harness.loadgen.recorder import Recorder
 from harness.run.load import run_open_loop
 from harness.run.runner import run_on
 from harness.scenario import LoadSpec, Scenario
 from harness.servers.stub.config import DEFAULT_NAME as FEATURE_STORE_PROXY
 from harness.system.topology import Topology
+from tests.engines import NATIVE
 
 pytestmark = pytest.mark.integration
 
@@ -30,11 +30,6 @@ SCENARIO = Scenario(
     # Slow enough that the endpoint's default concurrency absorbs the slowdown without 429s.
     load=LoadSpec(rate=25, duration_s=4, timeout_s=5),
     faults=(SLOW,),
-)
-
-
-NATIVE = pytest.param(
-    "native", marks=pytest.mark.skipif(not native_available(), reason="not built")
 )
 
 

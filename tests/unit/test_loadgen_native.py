@@ -13,9 +13,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.errors import UsageError
-from harness.loadgen import Constant, Plan, PredictionsPerRecord, RecordsBody, Target
-from harness.loadgen import native as native_module
-from harness.loadgen.native import INSTALL_HINT, native_available
+from harness.loadgen import (
+    Constant,
+    Plan,
+    PredictionsPerRecord,
+    RecordsBody,
+    Target,
+    native_support,
+)
+from harness.loadgen.native_support import INSTALL_HINT, native_available
 from harness.loadgen.options import engine_for
 from harness.loadgen.streams import StreamReader
 from tests.cli import Cli
@@ -26,7 +32,7 @@ built = pytest.mark.skipif(not native_available(), reason="the native engine is 
 def test_auto_takes_http1_and_native_refuses_with_the_fix_where_it_is_not_built(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(native_module, "_native", None)
+    monkeypatch.setattr(native_support, "NATIVE", None)
 
     assert engine_for("auto", "http://127.0.0.1:8080/invocations") == "http1"
     assert engine_for("auto", "http://127.0.0.1:8080/v1/completions", stream=True) == "http1"
@@ -37,7 +43,7 @@ def test_auto_takes_http1_and_native_refuses_with_the_fix_where_it_is_not_built(
 def test_the_cli_says_how_to_build_it_and_exits_2(
     cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(native_module, "_native", None)
+    monkeypatch.setattr(native_support, "NATIVE", None)
     argv = ["load", "--url", "http://127.0.0.1:9/", "--engine", "native", "--rate", "1"]
 
     ran = cli(*argv, "--duration", "1")
