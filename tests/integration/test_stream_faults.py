@@ -55,11 +55,11 @@ def test_each_mid_stream_fault_shows_in_its_window_and_is_reverted() -> None:
     # No end: every client waits until its own timeout.
     assert hang.requests > 0
     assert hang.tally.failures.get("timeout", 0) >= hang.requests - 1
-    # Reverted: before and after, streams end whole at their pace. The call at the stall's
-    # first edge may be stalled (its 9 gaps are under a tenth of the baseline's), so the pace
-    # is judged at p90.
+    # Reverted: before and after, streams end whole at their pace. The call at a window's
+    # edge may be caught: the stall's first (its 9 gaps are under a tenth of the baseline's,
+    # so the pace is judged at p90), the missing end's last (it times out).
     for phase in ("baseline", "recovery"):
-        assert phases[phase].errors == 0, phase
+        assert phases[phase].errors <= 1, phase
         assert value(phase, "cut_streams") == 0
         assert value(phase, "itl_p90_ms") < STALL_MS / 4
 

@@ -23,7 +23,7 @@ from harness.loadgen.lengths import (
     length_to_json,
 )
 from harness.loadgen.llm_requests import LlmRequests
-from harness.loadgen.native import unsupported
+from harness.loadgen.native_support import unsupported
 from harness.loadgen.payloads import AcceptAny, SampleBodies
 from harness.run.load import target_for
 from harness.scenario import parse_scenario

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.loadgen.engine import Target
-from harness.loadgen.native import native_available
+from harness.loadgen.native_support import native_available
 from harness.loadgen.options import engine_for
 from harness.loadgen.payloads import PredictionsPerRecord, RecordsBody, body_file
 from harness.loadgen.recorder import Recorder
