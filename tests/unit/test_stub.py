@@ -292,3 +292,17 @@ def test_latency_summary_uses_nearest_rank() -> None:
     summary = record_cli.latency_summary([exchange(float(ms)) for ms in range(10, 0, -1)])
     assert summary == "upstream latency median 5.0 ms, p90 9.0 ms"
     assert record_cli.latency_summary([]) == "no calls were made"
+
+
+def test_latency_summary_gives_the_gaps_between_a_streams_events() -> None:
+    def exchange(events_ms: tuple[float, ...]) -> Exchange:
+        return Exchange(RecordedRequest("POST", "/"), RecordedResponse(200, (), b"", events_ms), 3)
+
+    summary = record_cli.latency_summary(
+        [exchange((0, 20, 40, 100)), exchange(()), exchange((5, 25, 45))]
+    )
+
+    assert summary == (
+        "upstream latency median 3.0 ms, p90 3.0 ms; "
+        "2 event streams, gap between events median 20.0 ms, p90 60.0 ms"
+    )

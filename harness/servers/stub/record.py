@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import math
 import signal
 import sys
@@ -61,15 +62,26 @@ def run(ns: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def latency_summary(exchanges: Sequence[Exchange]) -> str:
-    """``upstream latency median X ms, p90 Y ms`` (nearest rank), or that there were none."""
+    """``upstream latency median X ms, p90 Y ms`` (nearest rank), then for event streams the
+    gaps between their events; or that there were none."""
     if not exchanges:
         return "no calls were made"
-    ordered = sorted(exchange.latency_ms for exchange in exchanges)
+    latencies = [exchange.latency_ms for exchange in exchanges]
+    found = f"upstream latency {_median_p90(latencies)}"
+    streams = [e.response.events_ms for e in exchanges if e.response.events_ms]
+    gaps = [b - a for times in streams for a, b in itertools.pairwise(times)]
+    if gaps:
+        found += f"; {len(streams)} event streams, gap between events {_median_p90(gaps)}"
+    return found
+
+
+def _median_p90(values: Sequence[float]) -> str:
+    ordered = sorted(values)
 
     def rank(q: float) -> float:
         return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
-    return f"upstream latency median {rank(0.5):.1f} ms, p90 {rank(0.9):.1f} ms"
+    return f"median {rank(0.5):.1f} ms, p90 {rank(0.9):.1f} ms"
 
 
 def _checked(ns: argparse.Namespace) -> tuple[str, float | None]:
