@@ -12,7 +12,7 @@ from faults.http import StreamFault, fault_from_json, fault_to_json
 from harness.errors import ScenarioError
 from harness.scenario import parse_scenario
 from harness.servers.front.streams import StreamBreaker
-from harness.servers.httpfaults.events import EventEnds, EventSplitter, spoil
+from harness.servers.httpfaults.events import EventEnds, EventSplitter, is_done, spoil
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 
@@ -52,6 +52,20 @@ def test_no_done_holds_back_the_end_and_everything_after(cuts: list[int]) -> Non
 
     assert tripped
     assert rest.startswith(b"data: [DONE]")
+    assert out.count(b"\n\n") == 5
+
+
+# Spring's and some Go servers write the data field without the space after its colon.
+TERSE = HEAD + b"".join(_chunk(e.replace(b"data: ", b"data:")) for e in EVENTS)
+TERSE += _chunk(b"data:[DONE]\n\n") + b"0\r\n\r\n"
+
+
+@given(cuts=st.lists(st.integers(0, len(TERSE)), max_size=10))
+def test_no_done_finds_the_end_written_without_a_space(cuts: list[int]) -> None:
+    out, rest, tripped = _run(StreamFault("no_done"), TERSE, cuts)
+
+    assert tripped
+    assert rest.startswith(b"data:[DONE]")
     assert out.count(b"\n\n") == 5
 
 
@@ -111,6 +125,16 @@ def test_events_are_cut_whole_and_the_closing_framing_gives_itself_up() -> None:
     assert b"".join(found) + splitter.framing() == body
     assert all(event.endswith(b"\n\n") for event in found)
     assert len(found) == 6
+
+
+def test_a_data_field_without_its_space_is_spoilt_and_ends_the_stream_the_same() -> None:
+    assert spoil(b'data:{"n": 1}\n\n') == b'data:!"n": 1}\n\n'
+    assert spoil(b": comment\ndata: {}\n\n") == b": comment\ndata: !}\n\n"
+    # Nothing to spoil: the line end stays a line end.
+    assert spoil(b"data:\n\n") == b"data:\n\n"
+    assert is_done(b"data:[DONE]\r\n\r\n")
+    assert is_done(b"data: [DONE]\n\n")
+    assert not is_done(b'data: {"text": "[DONE]"}\n\n')
 
 
 def test_a_spoilt_event_keeps_its_length_and_no_longer_parses() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from faults.http import StreamFault
-from harness.servers.httpfaults.events import DONE, EventEnds, EventSplitter
+from harness.servers.httpfaults.events import EventEnds, EventSplitter, done_at, done_may_start
 
 __all__ = ["StreamBreaker"]
 
@@ -77,14 +77,14 @@ class StreamBreaker:
         """Everything before ``data: [DONE]``; bytes that may be its beginning are held back
         until the next read says."""
         data, self._tail = self._tail + data, b""
-        found = data.find(DONE)
+        found = done_at(data)
         if found >= 0:
             self.tripped = True
             return data[:found], data[found:]
-        for size in range(min(len(DONE) - 1, len(data)), 0, -1):
-            if DONE.startswith(data[-size:]):
-                self._tail = data[-size:]
-                return data[:-size], b""
+        held = done_may_start(data)
+        if held:
+            self._tail = data[-held:]
+            return data[:-held], b""
         return data, b""
 
     def _after_events(self, data: bytes) -> int | None:

@@ -1,7 +1,8 @@
 """The bytes of a server-sent event stream, as every HTTP hop that breaks streams reads them:
 lines end with ``\\n``, ``\\r\\n`` or ``\\r`` (servers differ: sse-starlette writes
 ``\\r\\n``, most others ``\\n``), an event ends with a blank line, its data lines start
-``data: ``, and a stream in the OpenAI style ends with the event ``data: [DONE]``. Read raw off
+``data:`` (most servers add a space, which is not part of the data), and a stream in the OpenAI
+style ends with the event ``data: [DONE]``. Read raw off
 the wire, the body may be in HTTP/1.1 chunks: their framing is skipped, not read as lines.
 
 Shared by the fault layer in front of the endpoint (which reads raw HTTP bytes) and the stubs
@@ -19,6 +20,8 @@ __all__ = [
     "EventEnds",
     "EventSplitter",
     "data_event",
+    "done_at",
+    "done_may_start",
     "is_done",
     "is_event_stream",
     "spoil",
@@ -27,6 +30,10 @@ __all__ = [
 DONE = b"data: [DONE]"
 DONE_EVENT = DONE + b"\n\n"
 _DATA = b"data: "
+# A data line's field name and the space that may follow it.
+_DATA_FIELD = re.compile(rb"^data: ?", re.MULTILINE)
+_DONE_LINE = re.compile(rb"data: ?\[DONE\]")
+_DONE_SPELLINGS = (DONE, b"data:[DONE]")
 _EVENT_STREAM = "text/event-stream"
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]+")
@@ -168,10 +175,10 @@ class EventSplitter:
 def spoil(event: bytes) -> bytes:
     """``event`` with the first byte of its data replaced, so it no longer parses; its length,
     and so any chunk framing around it, stays the same."""
-    at = event.find(_DATA)
-    if at < 0 or at + len(_DATA) >= len(event):
+    field = _DATA_FIELD.search(event)
+    if field is None or field.end() >= len(event) or event[field.end()] in b"\r\n":
         return event
-    at += len(_DATA)
+    at = field.end()
     return event[:at] + b"!" + event[at + 1 :]
 
 
@@ -183,7 +190,22 @@ def data_event(text: str) -> bytes:
 
 def is_done(event: bytes) -> bool:
     """Whether ``event`` is the ``data: [DONE]`` that ends an OpenAI-style stream."""
-    return event.strip() == DONE
+    return _DONE_LINE.fullmatch(event.strip()) is not None
+
+
+def done_at(data: bytes) -> int:
+    """Where in ``data`` a ``data: [DONE]`` (or ``data:[DONE]``) begins, or -1."""
+    found = _DONE_LINE.search(data)
+    return -1 if found is None else found.start()
+
+
+def done_may_start(data: bytes) -> int:
+    """How many of the last bytes of ``data`` may be the beginning of a ``data: [DONE]``: what
+    the next bytes decide."""
+    for size in range(min(len(DONE) - 1, len(data)), 0, -1):
+        if any(spelling.startswith(data[-size:]) for spelling in _DONE_SPELLINGS):
+            return size
+    return 0
 
 
 def is_event_stream(headers: Mapping[str, str]) -> bool:
