@@ -89,6 +89,9 @@ def _files(tmp_path: Path, units: int) -> tuple[Path, Path]:
     return scenario, palette
 
 
+# Shrinking leaves the example at the edge of failing on the machine as it was during the
+# search: beside another test, the search and the runs that reproduce it see different loads.
+@pytest.mark.exclusive
 def test_explore_finds_a_slowdown_overlapping_a_surge_and_shrinks_to_it(
     tmp_path: Path, cli: Cli
 ) -> None:
