@@ -4,6 +4,8 @@ scenario and the control API write it."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -178,13 +180,14 @@ def _chunked(body: bytes, sizes: list[int]) -> tuple[bytes, list[int]]:
     return raw + b"0\r\n\r\n", where
 
 
-def _feed(ends: EventEnds, raw: bytes, cuts: list[int], limit: int | None = None) -> list[int]:
-    found, at = [], 0
-    for cut in [*sorted(set(cuts)), len(raw)]:
-        piece = raw[at : max(cut, at)]
-        found += [at + offset for offset in ends.feed(piece)]
-        at = max(cut, at)
-    return found
+def _pieces(raw: bytes, cuts: list[int]) -> list[tuple[int, bytes]]:
+    """``raw`` read in pieces split at ``cuts``, each with its offset."""
+    bounds = [0, *sorted({cut for cut in cuts if 0 < cut < len(raw)}), len(raw)]
+    return [(a, raw[a:b]) for a, b in itertools.pairwise(bounds)]
+
+
+def _feed(ends: EventEnds, raw: bytes, cuts: list[int]) -> list[int]:
+    return [at + offset for at, piece in _pieces(raw, cuts) for offset in ends.feed(piece)]
 
 
 @given(
@@ -237,7 +240,7 @@ def test_a_reader_stopped_at_its_limit_carries_on_from_there(
     first = reader.feed(raw, limit=1)
     rest = raw[first[0] :]
     splitter = EventSplitter(reader)
-    found = [piece for at in range(0, len(rest), 7) for piece in splitter.events(rest[at : at + 7])]
+    found = [event for _, piece in _pieces(rest, cuts) for event in splitter.events(piece)]
 
     assert first == [where[ends[0] - 1] + 1]
     assert len(found) == len(events) - 1
