@@ -39,7 +39,7 @@ from harness.loadgen.engine import (
 )
 from harness.loadgen.histograms import Floats, Ints
 from harness.loadgen.http1 import BODY_METHODS, request_start, resolve
-from harness.loadgen.native_support import INSTALL_HINT, unsupported
+from harness.loadgen.native_support import FAILURES, INSTALL_HINT, unsupported
 from harness.loadgen.payloads import FixedBody, PredictionsPerRecord, RecordsBody, SampleBodies
 from harness.loadgen.shapes import peak_rate
 from harness.loadgen.stats import GeneratorStats
@@ -214,7 +214,7 @@ def _hand_over(
             np.frombuffer(sent, np.float64),
             np.frombuffer(done, np.float64),
             statuses,
-            native_support.failure_names(),
+            FAILURES,
             np.frombuffer(request, np.int64),
             np.frombuffer(response, np.int64),
         )

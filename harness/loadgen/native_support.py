@@ -24,7 +24,10 @@ try:
 except ImportError:  # pragma: no cover - depends on the machine
     NATIVE = None
 
-__all__ = ["INSTALL_HINT", "NATIVE", "failure_names", "native_available", "unsupported"]
+__all__ = ["FAILURES", "INSTALL_HINT", "NATIVE", "native_available", "unsupported"]
+
+# The failure classes the native engine's outcomes index (none where it is not built).
+FAILURES: tuple[str, ...] = () if NATIVE is None else tuple(NATIVE.FAILURES)
 
 INSTALL_HINT = (
     "the native engine is not installed: `make provision` builds it where Rust's cargo is "
@@ -35,11 +38,6 @@ INSTALL_HINT = (
 
 def native_available() -> bool:
     return NATIVE is not None
-
-
-def failure_names() -> tuple[str, ...]:
-    """The failure classes the native engine's outcomes index (none where it is not built)."""
-    return () if NATIVE is None else tuple(NATIVE.FAILURES)
 
 
 def unsupported(target: Target) -> str | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.system.loopback import fetch
+from harness.system.loopback import fetch, scrape
 from harness.system.spec import ENDPOINT
 from harness.system.topology import Topology
 
@@ -149,13 +149,7 @@ def parse_counts(text: str) -> HopCounts:
 
 
 def _scrape(url: str) -> HopCounts | None:
-    body = fetch(url, timeout_s=_TIMEOUT_S)
-    if body is None:
-        return None
-    try:
-        return parse_counts(body.decode())
-    except ValueError:
-        return None
+    return scrape(url, parse_counts, timeout_s=_TIMEOUT_S)
 
 
 def _minus(later: Mapping[str, float], earlier: Mapping[str, float]) -> dict[str, float]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.system.loopback import fetch
+from harness.system.loopback import scrape
 
 __all__ = [
     "GENERATED_TOKEN_COUNTERS",
@@ -49,13 +49,7 @@ def scrape_generated_tokens(metrics_url: str | None) -> float | None:
     counts no tokens."""
     if metrics_url is None:
         return None
-    body = fetch(metrics_url, timeout_s=_TIMEOUT_S)
-    if body is None:
-        return None
-    try:
-        return generated_tokens(body.decode())
-    except ValueError:
-        return None
+    return scrape(metrics_url, generated_tokens, timeout_s=_TIMEOUT_S)
 
 
 def generated_between(before: float | None, after: float | None) -> float | None:

@@ -8,10 +8,14 @@ import http.client
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from typing import TypeVar
 
 from harness.errors import TopologyError, transport_cause
 
-__all__ = ["CONTROL_ERRORS", "DIRECT", "control", "fetch"]
+__all__ = ["CONTROL_ERRORS", "DIRECT", "control", "fetch", "scrape"]
+
+_T = TypeVar("_T")
 
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 # A broken exchange: refused, reset, timed out, an HTTP error status, a malformed answer or URL.
@@ -46,6 +50,18 @@ def fetch(url: str, *, method: str = "GET", timeout_s: float) -> bytes | None:
             answer: bytes = response.read()
             return answer
     except CONTROL_ERRORS:
+        return None
+
+
+def scrape(url: str, parse: Callable[[str], _T], *, timeout_s: float) -> _T | None:
+    """``url``'s text (a /metrics page, say) as ``parse`` reads it; None when it did not
+    answer (as :func:`fetch`) or ``parse`` raised ValueError on it."""
+    body = fetch(url, timeout_s=timeout_s)
+    if body is None:
+        return None
+    try:
+        return parse(body.decode())
+    except ValueError:
         return None
 
 
